@@ -1,0 +1,17 @@
+//! Protocol limits, each with its reason. Mailbox limits live in
+//! `pop3_mailbox::params`.
+
+/// Longest command line stored, in bytes, not counting the LF that ends it nor one CR
+/// right before that LF. popa3d stores 127 bytes (its 128-byte line buffer less the NUL)
+/// and silently truncates the rest; we refuse a longer line with exactly one `-ERR` and
+/// never run its remainder (see docs/differences-from-popa3d.md).
+pub const MAX_LINE: usize = 127;
+
+/// Longest argument (RFC 1939 §3: "arguments may be up to 40 characters long"). popa3d
+/// treats a longer argument as missing.
+pub const MAX_ARG: usize = 40;
+
+/// Size of the client input buffer. Input is read only into free space of this buffer, so
+/// the bytes a client pipelines after PASS, which the pre-auth process hands to the
+/// privileged side, are bounded by it. popa3d's is 128 bytes.
+pub const INPUT_BUFFER: usize = 1024;
