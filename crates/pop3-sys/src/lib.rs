@@ -1,1 +1,17 @@
-//! placeholder
+//! The one crate of popa3d-rs that contains `unsafe` code and calls libc directly.
+//!
+//! Every other crate has `#![forbid(unsafe_code)]` and reaches the kernel only through
+//! the small safe wrappers here. Each `unsafe` block carries a `// SAFETY:` line saying
+//! why the call cannot violate memory safety; keep them that small.
+
+pub mod lock;
+pub mod signals;
+
+/// Flags added to `O_RDWR` when a mailbox is opened: no controlling terminal, never
+/// block on a FIFO swapped in behind our back (popa3d uses both), never follow a
+/// symlink (popa3d only checks with lstat first, which races), close on exec.
+pub const MAILBOX_OPEN_FLAGS: i32 =
+    libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+
+/// `ELOOP`: what open(2) returns for a symlink under `O_NOFOLLOW`.
+pub const ELOOP: i32 = libc::ELOOP;

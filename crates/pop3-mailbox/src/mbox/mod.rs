@@ -1,0 +1,427 @@
+//! The mbox maildrop (`/var/mail/USER`), with popa3d's parsing, UIDLs, locking, change
+//! detection and UPDATE.
+//!
+//! Locking and change detection follow popa3d (research/popa3d.md §4.6, §4.7): a shared
+//! fcntl lock while parsing or re-checking, an exclusive one while rewriting, and no lock
+//! while a message is being sent. Before and after each RETR/TOP the file is compared
+//! with what was loaded. We compare the full-resolution mtime and ctime, the size, the
+//! inode and the path's current inode, where popa3d compares whole-second mtimes only; if
+//! anything differs, the first `loaded size` bytes are parsed again and must give the same
+//! messages. So mail appended by an MTA passes, and anything else another MUA did
+//! ends the session without touching the file.
+
+pub mod scan;
+pub mod uidl;
+pub mod update;
+
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use md5::{Digest, Md5};
+use pop3_proto::Listing;
+use pop3_sys::lock::{self, LockKind};
+
+use crate::maildrop::{DropError, Maildrop};
+use crate::params::{FILE_BUFFER, MAX_MAILBOX_OPEN_BYTES, MAX_MAILBOX_WORK_BYTES};
+pub use scan::{Entry, ParseError, Scanner};
+use uidl::Uidls;
+
+/// What identifies one state of the mailbox file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &Metadata) -> Stamp {
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+/// An mbox loaded for one session.
+#[derive(Debug)]
+pub struct Mbox {
+    path: PathBuf,
+    /// `None` when the mailbox is missing or empty: nothing to read, nothing to update.
+    file: Option<File>,
+    entries: Vec<Entry>,
+    uidls: Uidls,
+    /// The file as it was when loaded (or last re-checked).
+    stamp: Option<Stamp>,
+    /// Bytes parsed at login; anything beyond is mail delivered since.
+    loaded_size: u64,
+    stale: bool,
+}
+
+fn refused(path: &Path, why: impl std::fmt::Display) -> DropError {
+    let _ = path;
+    DropError::Refused(why.to_string())
+}
+
+impl Mbox {
+    fn empty(path: &Path) -> Mbox {
+        Mbox {
+            path: path.to_owned(),
+            file: None,
+            entries: Vec::new(),
+            uidls: Uidls::default(),
+            stamp: None,
+            loaded_size: 0,
+            stale: false,
+        }
+    }
+
+    /// Loads the mailbox at `path` as the calling user. A missing or empty file is an
+    /// empty maildrop; anything that is not a regular file, or not an mbox, is refused.
+    pub fn open(path: &Path) -> Result<Mbox, DropError> {
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Mbox::empty(path)),
+            Err(e) => return Err(e.into()),
+        };
+        if !meta.file_type().is_file() {
+            return Err(refused(path, "not a regular file"));
+        }
+        if meta.len() == 0 {
+            return Ok(Mbox::empty(path));
+        }
+        if meta.len() > MAX_MAILBOX_OPEN_BYTES {
+            return Err(refused(
+                path,
+                format!("larger than {MAX_MAILBOX_OPEN_BYTES} bytes"),
+            ));
+        }
+        let file = match File::options()
+            .read(true)
+            .write(true)
+            .custom_flags(pop3_sys::MAILBOX_OPEN_FLAGS)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Mbox::empty(path)),
+            Err(e) if e.raw_os_error() == Some(pop3_sys::ELOOP) => {
+                return Err(refused(path, "not a regular file"))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let m = file.metadata()?;
+        if !m.file_type().is_file() || m.dev() != meta.dev() || m.ino() != meta.ino() {
+            return Err(refused(path, "replaced while being opened"));
+        }
+        lock::lock_wait(&file, LockKind::Shared)?;
+        let loaded = Self::load_locked(&file, path);
+        let unlocked = lock::unlock(&file);
+        let (entries, uidls, stamp) = loaded?;
+        unlocked?;
+        let loaded_size = stamp.size;
+        Ok(Mbox {
+            path: path.to_owned(),
+            file: Some(file),
+            entries,
+            uidls,
+            stamp: Some(stamp),
+            loaded_size,
+            stale: false,
+        })
+    }
+
+    fn load_locked(file: &File, path: &Path) -> Result<(Vec<Entry>, Uidls, Stamp), DropError> {
+        let m = file.metadata()?;
+        let size = m.len();
+        if size > MAX_MAILBOX_OPEN_BYTES {
+            return Err(refused(
+                path,
+                format!("larger than {MAX_MAILBOX_OPEN_BYTES} bytes"),
+            ));
+        }
+        let entries = match parse_file(file, size) {
+            Ok(e) => e,
+            Err(ParseFailure::Format(p)) => return Err(refused(path, p)),
+            Err(ParseFailure::Io(e)) => return Err(e.into()),
+        };
+        let digests: Vec<[u8; 16]> = entries.iter().map(|e| e.digest).collect();
+        let uidls = Uidls::assign(&digests, |i| content_md5(file, &entries[i]))?;
+        settle(&m);
+        Ok((entries, uidls, Stamp::of(&m)))
+    }
+
+    /// The messages as parsed.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's size when it was loaded.
+    pub fn loaded_size(&self) -> u64 {
+        self.loaded_size
+    }
+
+    /// Whether the mailbox still is what was loaded. Without `locked`, takes a shared lock
+    /// for the re-parse.
+    fn check_inner(&mut self, locked: bool) -> Result<(), DropError> {
+        if self.stale {
+            return Err(DropError::Stale);
+        }
+        let (Some(file), Some(stamp)) = (self.file.as_ref(), self.stamp) else {
+            return Ok(());
+        };
+        let now = Stamp::of(&file.metadata()?);
+        // A file renamed over the mailbox is another program's rewrite, even though our
+        // descriptor still sees the old inode unchanged.
+        let same_path = match std::fs::symlink_metadata(&self.path) {
+            Ok(p) => p.dev() == now.dev && p.ino() == now.ino,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !same_path {
+            self.stale = true;
+            return Err(DropError::Stale);
+        }
+        if now == stamp {
+            return Ok(());
+        }
+        if !locked {
+            lock::lock_wait(file, LockKind::Shared)?;
+        }
+        let r = self.reparse(file);
+        if !locked {
+            lock::unlock(file)?;
+        }
+        match r {
+            Ok(stamp) => {
+                self.stamp = Some(stamp);
+                Ok(())
+            }
+            Err(DropError::Stale) => {
+                self.stale = true;
+                Err(DropError::Stale)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn reparse(&self, file: &File) -> Result<Stamp, DropError> {
+        let m = file.metadata()?;
+        if m.len() < self.loaded_size {
+            return Err(DropError::Stale);
+        }
+        if m.len() > MAX_MAILBOX_WORK_BYTES {
+            return Err(DropError::Io(io::Error::other(format!(
+                "mailbox grew past {MAX_MAILBOX_WORK_BYTES} bytes"
+            ))));
+        }
+        match parse_file(file, self.loaded_size) {
+            Ok(entries) if entries == self.entries => {
+                settle(&m);
+                Ok(Stamp::of(&m))
+            }
+            Ok(_) | Err(ParseFailure::Format(_)) => Err(DropError::Stale),
+            Err(ParseFailure::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                Err(DropError::Stale)
+            }
+            Err(ParseFailure::Io(e)) => Err(e.into()),
+        }
+    }
+}
+
+impl Listing for Mbox {
+    fn count(&self) -> u32 {
+        self.entries.len() as u32
+    }
+    fn size(&self, index: u32) -> u64 {
+        self.entries.get(index as usize).map_or(0, |e| e.size)
+    }
+    fn uidl(&self, index: u32) -> &[u8] {
+        if (index as usize) < self.uidls.len() {
+            self.uidls.get(index as usize)
+        } else {
+            &[]
+        }
+    }
+}
+
+impl Maildrop for Mbox {
+    fn check(&mut self) -> Result<(), DropError> {
+        self.check_inner(false)
+    }
+
+    fn data_len(&self, index: u32) -> u64 {
+        self.entries.get(index as usize).map_or(0, |e| e.data_len)
+    }
+
+    fn read(&mut self, index: u32, offset: u64, buf: &mut [u8]) -> Result<usize, DropError> {
+        let (Some(file), Some(e)) = (self.file.as_ref(), self.entries.get(index as usize)) else {
+            return Ok(0);
+        };
+        if offset >= e.data_len {
+            return Ok(0);
+        }
+        let want = usize::try_from(e.data_len - offset)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let n = file.read_at(&mut buf[..want], e.data_offset + offset)?;
+        if n == 0 && want > 0 {
+            // The file is shorter than what we loaded: someone truncated it.
+            self.check_inner(false)?;
+            return Err(DropError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "short read from mailbox",
+            )));
+        }
+        Ok(n)
+    }
+
+    fn update(&mut self, deleted: &[bool]) -> Result<(), DropError> {
+        if !deleted.iter().any(|&d| d) {
+            return Ok(());
+        }
+        let Some(file) = self.file.as_ref() else {
+            return Ok(());
+        };
+        let file = file.try_clone()?;
+        lock::lock_wait(&file, LockKind::Exclusive)?;
+        let r = self.update_locked(&file, deleted);
+        let unlocked = lock::unlock(&file);
+        r?;
+        unlocked?;
+        Ok(())
+    }
+}
+
+impl Mbox {
+    fn update_locked(&mut self, file: &File, deleted: &[bool]) -> Result<(), DropError> {
+        self.check_inner(true)?;
+        let plan = update::Plan {
+            keep: self
+                .entries
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !deleted.get(*i).copied().unwrap_or(false))
+                .map(|(_, e)| e.raw_offset..e.raw_offset + e.raw_len)
+                .collect(),
+            appended_from: self.loaded_size,
+        };
+        // popa3d blocks signals so that an administrator's SIGTERM cannot stop the
+        // rewrite half-way.
+        let _blocked = pop3_sys::signals::BlockedSignals::block_all()?;
+        let end = file.metadata()?.len();
+        update::compact_in_place(file, &plan, end)?;
+        file.sync_all()?;
+        self.stamp = None;
+        self.file = None;
+        Ok(())
+    }
+}
+
+/// Why a parse failed.
+pub enum ParseFailure {
+    Format(ParseError),
+    Io(io::Error),
+}
+
+/// Parses the first `len` bytes of `file`. A file shorter than that is an
+/// `UnexpectedEof` I/O error.
+pub fn parse_file(file: &File, len: u64) -> Result<Vec<Entry>, ParseFailure> {
+    let mut scanner = Scanner::new();
+    let mut buf = vec![0u8; FILE_BUFFER];
+    let mut filled = 0usize;
+    let mut off = 0u64;
+    loop {
+        let want = usize::try_from(len - off)
+            .unwrap_or(usize::MAX)
+            .min(buf.len() - filled);
+        if want > 0 {
+            let n = match file.read_at(&mut buf[filled..filled + want], off) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ParseFailure::Io(e)),
+            };
+            if n == 0 {
+                return Err(ParseFailure::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "mailbox shrank while being read",
+                )));
+            }
+            filled += n;
+            off += n as u64;
+        }
+        let eof = off == len;
+        let used = scanner
+            .scan(&buf[..filled], eof)
+            .map_err(ParseFailure::Format)?;
+        buf.copy_within(used..filled, 0);
+        filled -= used;
+        if eof {
+            return Ok(scanner.into_entries());
+        }
+    }
+}
+
+/// MD5 of a message as stored (From_ line and data, separator excluded): what tells
+/// apart messages whose popa3d UIDLs collide.
+fn content_md5(file: &File, e: &Entry) -> io::Result<[u8; 16]> {
+    let mut md5 = Md5::new();
+    let mut buf = vec![0u8; FILE_BUFFER.min(64 * 1024)];
+    let end = e.data_offset + e.data_len;
+    let mut at = e.raw_offset;
+    while at < end {
+        let want = usize::try_from(end - at)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let n = file.read_at(&mut buf[..want], at)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "mailbox shrank",
+            ));
+        }
+        md5.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(md5.finalize().into())
+}
+
+/// Holds the caller (and its lock) until any later change to the file is certain to show
+/// a different timestamp. popa3d sleeps a second whenever the mtime is the current
+/// second; with nanosecond timestamps only a change within the same clock tick could
+/// repeat one, so we wait out at most 10 ms (a tick at HZ=100). A filesystem that stores
+/// whole seconds (nanoseconds 0) gets popa3d's rule.
+fn settle(m: &Metadata) {
+    let stamp = |s: i64, ns: i64| {
+        UNIX_EPOCH + Duration::from_secs(s.max(0) as u64) + Duration::from_nanos(ns.max(0) as u64)
+    };
+    let mtime = stamp(m.mtime(), m.mtime_nsec());
+    let ctime = stamp(m.ctime(), m.ctime_nsec());
+    let latest = mtime.max(ctime);
+    let whole_seconds = m.mtime_nsec() == 0 && m.ctime_nsec() == 0;
+    let safe_after = if whole_seconds {
+        latest + Duration::from_secs(1)
+    } else {
+        latest + Duration::from_millis(10)
+    };
+    if let Ok(wait) = safe_after.duration_since(SystemTime::now()) {
+        std::thread::sleep(wait.min(Duration::from_secs(1)));
+    }
+}
+
+#[doc(hidden)]
+pub mod model;
+
+#[cfg(test)]
+mod tests;

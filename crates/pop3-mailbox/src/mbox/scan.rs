@@ -1,0 +1,417 @@
+//! The mbox parser: popa3d's message boundaries, sizes and UIDL digests, in one pass.
+//!
+//! It is push-based and never holds a line in memory, so lines have no length limit and
+//! memory does not grow with message size. The caller hands it a window of the file;
+//! it consumes as much as it can decide on and returns how far it got. The unconsumed
+//! tail (never more than [`MAX_LOOKAHEAD`] bytes unless at EOF) must be presented again,
+//! followed by more data.
+//!
+//! The rules (research/popa3d.md §4.2), which the tests check against a line-by-line
+//! model:
+//! - A line starting with `From ` (case-sensitive) starts a message when the line
+//!   before it was blank (a lone LF; a CRLF line is not blank). The file starts "after a
+//!   blank line", so it must begin with `From `.
+//! - The From_ line is not part of the message. The line right after it must exist and
+//!   must not be another From_ line.
+//! - The headers run to the first blank line, which belongs to the message. A message has
+//!   a body once any line follows that blank line.
+//! - A message with a body loses the blank line before the next From_ line (the
+//!   separator); at EOF only if its last line really is blank.
+//! - The LIST size counts every LF as CRLF. A final line without LF is sent with CRLF
+//!   appended, so it counts 2 more than its bytes (popa3d counts 1: see
+//!   docs/differences-from-popa3d.md).
+
+use md5::{Digest, Md5};
+use memchr::memmem;
+
+use super::uidl::HeaderSelector;
+use crate::params::MAX_MAILBOX_MESSAGES;
+
+/// The most bytes the scanner may leave unconsumed before EOF: enough to classify a
+/// header line by its name (`X-Delivery-ID:` is 14 bytes).
+pub const MAX_LOOKAHEAD: usize = 14;
+
+/// One message as found in the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Offset of the From_ line.
+    pub raw_offset: u64,
+    /// Offset of the first line after the From_ line.
+    pub data_offset: u64,
+    /// Bytes of message data to send (From_ line and separator excluded).
+    pub data_len: u64,
+    /// Bytes from the From_ line to the next From_ line or the end of the parsed range.
+    pub raw_len: u64,
+    /// LIST/STAT size.
+    pub size: u64,
+    /// MD5 of the header lines popa3d selects for UIDL.
+    pub digest: [u8; 16],
+    /// The message's last line has no LF (only possible for the last message).
+    pub unterminated: bool,
+}
+
+/// Why a file is not a mailbox we load. popa3d refuses all of these with
+/// "Failed or refused to load"; we also say which one it was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// The file does not start with a From_ line.
+    NoFromLine,
+    /// A From_ line is followed directly by another (at this offset).
+    EmptyMessage(u64),
+    /// The file ends inside or right after a From_ line (at this offset).
+    TruncatedFromLine(u64),
+    /// More than [`MAX_MAILBOX_MESSAGES`].
+    TooManyMessages,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParseError::NoFromLine => f.write_str("does not start with a \"From \" line"),
+            ParseError::EmptyMessage(o) => {
+                write!(f, "two consecutive \"From \" lines (offset {o})")
+            }
+            ParseError::TruncatedFromLine(o) => {
+                write!(f, "ends with a \"From \" line and no message (offset {o})")
+            }
+            ParseError::TooManyMessages => {
+                write!(f, "more than {MAX_MAILBOX_MESSAGES} messages")
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Offset 0: the file must begin with `From `.
+    FileStart,
+    /// Inside a From_ line.
+    FromLine,
+    /// At the first data line of a message.
+    FirstLine,
+    /// At the start of a header line.
+    HeaderStart,
+    /// Inside a header line; `true` if it is hashed for UIDL.
+    Header(bool),
+    /// Past the blank line that ends the headers. `prev_lf` in the scanner says whether
+    /// the byte before the current position is a LF.
+    Body,
+}
+
+/// The message being parsed.
+struct Current {
+    raw_offset: u64,
+    data_offset: u64,
+    /// Offset of the blank line ending the headers, once seen.
+    header_end: Option<u64>,
+    lf_count: u64,
+    md5: Md5,
+    select: HeaderSelector,
+}
+
+/// The incremental parser. See the module docs for the calling convention.
+pub struct Scanner {
+    state: State,
+    /// File offset of the first byte of the next window.
+    pos: u64,
+    /// The byte just before `pos` is a LF.
+    prev_lf: bool,
+    /// The two bytes just before `pos` are both LF (the last line is blank).
+    prev_blank: bool,
+    cur: Option<Current>,
+    entries: Vec<Entry>,
+    finder: memmem::Finder<'static>,
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Scanner::new()
+    }
+}
+
+impl Scanner {
+    pub fn new() -> Scanner {
+        Scanner {
+            state: State::FileStart,
+            pos: 0,
+            prev_lf: true,
+            prev_blank: true,
+            cur: None,
+            entries: Vec::new(),
+            finder: memmem::Finder::new(b"\nFrom "),
+        }
+    }
+
+    /// Messages closed so far.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Parses as much of `buf` (the file from offset `self.offset()`) as can be decided
+    /// on and returns the number of bytes consumed. With `eof` set, `buf` runs to the end
+    /// of the range being parsed and everything is consumed.
+    pub fn scan(&mut self, buf: &[u8], eof: bool) -> Result<usize, ParseError> {
+        let mut i = 0;
+        loop {
+            let rest = &buf[i..];
+            if rest.is_empty()
+                && matches!(self.state, State::FromLine | State::Header(_) | State::Body)
+            {
+                break;
+            }
+            let used = match self.state {
+                State::FileStart => {
+                    if rest.len() < 5 && !eof {
+                        break;
+                    }
+                    if !rest.starts_with(b"From ") {
+                        return Err(ParseError::NoFromLine);
+                    }
+                    self.begin_message(self.pos)?;
+                    0
+                }
+                State::FromLine => match memchr::memchr(b'\n', rest) {
+                    Some(j) => {
+                        if let Some(cur) = self.cur.as_mut() {
+                            cur.data_offset = self.pos + (j + 1) as u64;
+                        }
+                        self.state = State::FirstLine;
+                        j + 1
+                    }
+                    None if eof => {
+                        let raw = self.cur.as_ref().map_or(0, |c| c.raw_offset);
+                        return Err(ParseError::TruncatedFromLine(raw));
+                    }
+                    None => rest.len(),
+                },
+                State::FirstLine => {
+                    if rest.len() < 5 && !eof {
+                        break;
+                    }
+                    let at = self.pos;
+                    if rest.is_empty() {
+                        return Err(ParseError::TruncatedFromLine(self.raw_offset()));
+                    }
+                    if rest.starts_with(b"From ") {
+                        return Err(ParseError::EmptyMessage(at));
+                    }
+                    self.state = State::HeaderStart;
+                    0
+                }
+                State::HeaderStart => {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    if rest[0] == b'\n' {
+                        // The blank line that ends the headers. It is left unconsumed:
+                        // the body search below must see it as the first LF of "\n\nFrom ".
+                        let at = self.pos;
+                        if let Some(cur) = self.cur.as_mut() {
+                            cur.header_end = Some(at);
+                        }
+                        self.state = State::Body;
+                        0
+                    } else {
+                        let need = MAX_LOOKAHEAD.min(rest.len());
+                        let head = &rest[..need];
+                        if need < MAX_LOOKAHEAD && !eof && !head.contains(&b'\n') {
+                            break;
+                        }
+                        let hashed = match self.cur.as_mut() {
+                            Some(cur) => cur.select.classify(head),
+                            None => false,
+                        };
+                        self.state = State::Header(hashed);
+                        0
+                    }
+                }
+                State::Header(hashed) => {
+                    let (n, line_end) = match memchr::memchr(b'\n', rest) {
+                        Some(j) => (j + 1, true),
+                        None => (rest.len(), false),
+                    };
+                    if let Some(cur) = self.cur.as_mut() {
+                        if hashed {
+                            cur.md5.update(&rest[..n]);
+                        }
+                        if line_end {
+                            cur.lf_count += 1;
+                        }
+                    }
+                    if line_end {
+                        self.state = State::HeaderStart;
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                    n
+                }
+                State::Body => match self.body(rest, eof)? {
+                    Some(n) => n,
+                    None => break,
+                },
+            };
+            if used > 0 {
+                self.advance(&buf[i..i + used]);
+                i += used;
+            }
+        }
+        if eof {
+            debug_assert_eq!(i, buf.len());
+            self.finish_eof()?;
+        }
+        Ok(i)
+    }
+
+    fn raw_offset(&self) -> u64 {
+        self.cur.as_ref().map_or(0, |c| c.raw_offset)
+    }
+
+    /// Moves past `bytes` (already accounted for), keeping track of the last two bytes.
+    fn advance(&mut self, bytes: &[u8]) {
+        let n = bytes.len();
+        self.pos += n as u64;
+        match n {
+            0 => {}
+            1 => {
+                self.prev_blank = self.prev_lf && bytes[0] == b'\n';
+                self.prev_lf = bytes[0] == b'\n';
+            }
+            _ => {
+                self.prev_lf = bytes[n - 1] == b'\n';
+                self.prev_blank = self.prev_lf && bytes[n - 2] == b'\n';
+            }
+        }
+    }
+
+    /// The body search: finds the next `\n` that is a blank line followed by `From `.
+    /// Returns the bytes consumed, or `None` to wait for more input.
+    fn body(&mut self, rest: &[u8], eof: bool) -> Result<Option<usize>, ParseError> {
+        let mut from = 0;
+        while let Some(k) = self.finder.find(&rest[from..]) {
+            let p = from + k;
+            let blank = if p == 0 {
+                self.prev_lf
+            } else {
+                rest[p - 1] == b'\n'
+            };
+            if blank {
+                let n = p + 1;
+                if let Some(cur) = self.cur.as_mut() {
+                    cur.lf_count += count_lf(&rest[..n]) as u64;
+                }
+                let next_from = self.pos + n as u64;
+                self.close_message(next_from, true, false);
+                self.begin_message(next_from)?;
+                return Ok(Some(n));
+            }
+            from = p + 1;
+        }
+        if eof {
+            if let Some(cur) = self.cur.as_mut() {
+                cur.lf_count += count_lf(rest) as u64;
+            }
+            return Ok(Some(rest.len()));
+        }
+        // Keep the last 5 bytes: "\nFrom " may straddle the window's end.
+        if rest.len() <= 5 {
+            return Ok(None);
+        }
+        let n = rest.len() - 5;
+        if let Some(cur) = self.cur.as_mut() {
+            cur.lf_count += count_lf(&rest[..n]) as u64;
+        }
+        Ok(Some(n))
+    }
+
+    fn begin_message(&mut self, raw_offset: u64) -> Result<(), ParseError> {
+        if self.entries.len() as u64 >= u64::from(MAX_MAILBOX_MESSAGES) {
+            return Err(ParseError::TooManyMessages);
+        }
+        self.cur = Some(Current {
+            raw_offset,
+            data_offset: raw_offset,
+            header_end: None,
+            lf_count: 0,
+            md5: Md5::new(),
+            select: HeaderSelector::default(),
+        });
+        self.state = State::FromLine;
+        Ok(())
+    }
+
+    /// Closes the current message, which ends just before `end`.
+    /// `at_from`: a From_ line follows (so the last line is blank).
+    /// `unterminated`: EOF and the last line has no LF.
+    fn close_message(&mut self, end: u64, at_from: bool, unterminated: bool) {
+        let Some(cur) = self.cur.take() else { return };
+        let data_len_raw = end - cur.data_offset;
+        let has_body = match cur.header_end {
+            Some(h) => end > h + 1,
+            None => false,
+        };
+        let last_blank = at_from || (!unterminated && self.prev_blank);
+        let separator = has_body && last_blank;
+        let mut size = data_len_raw + cur.lf_count;
+        if unterminated {
+            size += 2;
+        }
+        let mut data_len = data_len_raw;
+        if separator {
+            size -= 2;
+            data_len -= 1;
+        }
+        self.entries.push(Entry {
+            raw_offset: cur.raw_offset,
+            data_offset: cur.data_offset,
+            data_len,
+            raw_len: end - cur.raw_offset,
+            size,
+            digest: cur.md5.finalize().into(),
+            unterminated,
+        });
+    }
+
+    fn finish_eof(&mut self) -> Result<(), ParseError> {
+        match self.state {
+            State::FileStart => Err(ParseError::NoFromLine),
+            State::FromLine | State::FirstLine => {
+                Err(ParseError::TruncatedFromLine(self.raw_offset()))
+            }
+            State::HeaderStart | State::Header(_) | State::Body => {
+                let end = self.pos;
+                let unterminated = !self.prev_lf;
+                self.close_message(end, false, unterminated);
+                Ok(())
+            }
+        }
+    }
+
+    /// Consumes the scanner, returning every message.
+    pub fn into_entries(self) -> Vec<Entry> {
+        self.entries
+    }
+}
+
+/// Counts LF bytes. Written so that the compiler vectorises it: byte-wide counters in a
+/// fixed-width block, summed every 255 rounds before they can overflow.
+pub fn count_lf(s: &[u8]) -> usize {
+    const W: usize = 32;
+    let mut total = 0usize;
+    let mut blocks = s.chunks_exact(W);
+    loop {
+        let mut acc = [0u8; W];
+        let mut rounds = 0;
+        for block in blocks.by_ref().take(255) {
+            for (a, &b) in acc.iter_mut().zip(block) {
+                *a += u8::from(b == b'\n');
+            }
+            rounds += 1;
+        }
+        total += acc.iter().map(|&a| usize::from(a)).sum::<usize>();
+        if rounds < 255 {
+            break;
+        }
+    }
+    total + blocks.remainder().iter().filter(|&&b| b == b'\n').count()
+}
