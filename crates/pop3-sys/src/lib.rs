@@ -5,6 +5,7 @@
 //! why the call cannot violate memory safety; keep them that small.
 
 pub mod lock;
+pub mod privileges;
 pub mod signals;
 
 /// Flags added to `O_RDWR` when a mailbox is opened: no controlling terminal, never

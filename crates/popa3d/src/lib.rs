@@ -1,1 +1,7 @@
+//! popa3d-rs: the server and its admin tool, as a library so that the tests drive
+//! exactly the code the binaries run.
 #![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod driver;
+pub mod messages;

@@ -84,19 +84,30 @@ impl Mbox {
         }
     }
 
-    /// Loads the mailbox at `path` as the calling user. A missing or empty file is an
-    /// empty maildrop; anything that is not a regular file, or not an mbox, is refused.
+    /// Loads the mailbox at `path` for a session, as the calling user: opened for
+    /// reading and writing (UPDATE rewrites it in place, as popa3d does). A missing or
+    /// empty file is an empty maildrop; anything that is not a regular file, or not an
+    /// mbox, is refused.
     pub fn open(path: &Path) -> Result<Mbox, DropError> {
+        let file = Self::open_file(path, true)?;
+        Self::load(path, file)
+    }
+
+    /// Opens the mailbox file without parsing it: `Ok(None)` for a missing or empty one.
+    /// With `writable` unset it is opened read-only, for tools that only list it; such a
+    /// maildrop refuses UPDATE. Split from [`Mbox::load`] so that a privileged caller can
+    /// open first and parse after giving up its privileges.
+    pub fn open_file(path: &Path, writable: bool) -> Result<Option<File>, DropError> {
         let meta = match std::fs::symlink_metadata(path) {
             Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Mbox::empty(path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         if !meta.file_type().is_file() {
             return Err(refused(path, "not a regular file"));
         }
         if meta.len() == 0 {
-            return Ok(Mbox::empty(path));
+            return Ok(None);
         }
         if meta.len() > MAX_MAILBOX_OPEN_BYTES {
             return Err(refused(
@@ -106,12 +117,12 @@ impl Mbox {
         }
         let file = match File::options()
             .read(true)
-            .write(true)
+            .write(writable)
             .custom_flags(pop3_sys::MAILBOX_OPEN_FLAGS)
             .open(path)
         {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Mbox::empty(path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) if e.raw_os_error() == Some(pop3_sys::ELOOP) => {
                 return Err(refused(path, "not a regular file"))
             }
@@ -121,6 +132,14 @@ impl Mbox {
         if !m.file_type().is_file() || m.dev() != meta.dev() || m.ino() != meta.ino() {
             return Err(refused(path, "replaced while being opened"));
         }
+        Ok(Some(file))
+    }
+
+    /// Parses a mailbox opened by [`Mbox::open_file`] under a shared lock.
+    pub fn load(path: &Path, file: Option<File>) -> Result<Mbox, DropError> {
+        let Some(file) = file else {
+            return Ok(Mbox::empty(path));
+        };
         lock::lock_wait(&file, LockKind::Shared)?;
         let loaded = Self::load_locked(&file, path);
         let unlocked = lock::unlock(&file);
@@ -156,6 +175,21 @@ impl Mbox {
         let uidls = Uidls::assign(&digests, |i| content_md5(file, &entries[i]))?;
         settle(&m);
         Ok((entries, uidls, Stamp::of(&m)))
+    }
+
+    /// popa3d's own UIDL for message `index` (which ours equals unless it repeats).
+    pub fn popa3d_uidl(&self, index: u32) -> Option<[u8; 16]> {
+        self.entries
+            .get(index as usize)
+            .map(|e| uidl::popa3d_uidl(&e.digest))
+    }
+
+    /// popa3d's LIST size for message `index`: one less than ours when the mailbox's
+    /// last line has no LF (docs/differences-from-popa3d.md).
+    pub fn popa3d_size(&self, index: u32) -> Option<u64> {
+        self.entries
+            .get(index as usize)
+            .map(|e| e.size - u64::from(e.unterminated))
     }
 
     /// The messages as parsed.
