@@ -1,0 +1,62 @@
+//! Fuzz target bodies. Each is a plain function of the input bytes that panics on a
+//! broken invariant. `fuzz/cargo-fuzz` wraps them for libFuzzer (nightly), and
+//! `tests/corpus.rs` runs them over `corpus/<target>/` with stable `cargo test`, so every
+//! input a fuzzer found interesting keeps being checked in CI.
+#![forbid(unsafe_code)]
+#![allow(clippy::panic, clippy::unwrap_used)]
+
+use pop3_mailbox::mbox::{model, Scanner};
+
+/// The command parser and both states' handlers on arbitrary input.
+pub fn command_line(data: &[u8]) {
+    pop3_proto::fuzz_targets::command_line(data);
+}
+
+/// A whole session fed in chunks must answer exactly as when fed at once.
+pub fn session_chunks(data: &[u8]) {
+    pop3_proto::fuzz_targets::session_chunks(data);
+}
+
+/// The mbox parser: the fast scanner, fed in windows whose size comes from the first
+/// byte, must agree with the line-by-line model of popa3d's rules, and every message it
+/// finds must lie inside the input with a consistent size.
+pub fn mbox(data: &[u8]) {
+    let Some((&first, body)) = data.split_first() else { return };
+    let chunk = usize::from(first) + 1;
+    let want = model::parse(body);
+    let mut s = Scanner::new();
+    let mut window = Vec::new();
+    let mut fed = 0;
+    let got = loop {
+        let n = chunk.min(body.len() - fed);
+        window.extend_from_slice(&body[fed..fed + n]);
+        fed += n;
+        let eof = fed == body.len();
+        match s.scan(&window, eof) {
+            Ok(used) => {
+                window.drain(..used);
+            }
+            Err(e) => break Err(e),
+        }
+        if eof {
+            assert!(window.is_empty(), "scanner left bytes at EOF");
+            break Ok(s.into_entries());
+        }
+        // The scanner may keep only a few bytes of lookahead.
+        assert!(window.len() <= pop3_mailbox::mbox::scan::MAX_LOOKAHEAD, "window grew to {}", window.len());
+    };
+    assert_eq!(got, want, "scanner and model disagree");
+    if let Ok(entries) = got {
+        let mut prev_end = 0;
+        for e in &entries {
+            assert!(e.raw_offset >= prev_end && e.raw_offset < e.data_offset);
+            assert!(e.data_offset + e.data_len <= e.raw_offset + e.raw_len);
+            assert!(e.raw_offset + e.raw_len <= body.len() as u64);
+            let data = &body[e.data_offset as usize..(e.data_offset + e.data_len) as usize];
+            let lf = data.iter().filter(|&&b| b == b'\n').count() as u64;
+            let tail = if data.last() != Some(&b'\n') { 2 } else { 0 };
+            assert_eq!(e.size, e.data_len + lf + tail, "size is not the CRLF octet count");
+            prev_end = e.raw_offset + e.raw_len;
+        }
+    }
+}
