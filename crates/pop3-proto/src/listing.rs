@@ -13,3 +13,23 @@ pub trait Listing {
     /// The UIDL of message `index`: 1 to 70 bytes in 0x21..=0x7E (RFC 1939 §7).
     fn uidl(&self, index: u32) -> &[u8];
 }
+
+/// A maildrop with no messages: what to pass to [`crate::Session::poll`] in
+/// AUTHORIZATION, where no maildrop is open, and what a missing or empty mailbox looks
+/// like (popa3d: `+OK 0 0`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmptyListing;
+
+impl Listing for EmptyListing {
+    fn count(&self) -> u32 {
+        0
+    }
+
+    fn size(&self, _index: u32) -> u64 {
+        0
+    }
+
+    fn uidl(&self, _index: u32) -> &[u8] {
+        b""
+    }
+}

@@ -15,3 +15,9 @@ pub const MAX_ARG: usize = 40;
 /// the bytes a client pipelines after PASS, which the pre-auth process hands to the
 /// privileged side, are bounded by it. popa3d's is 128 bytes.
 pub const INPUT_BUFFER: usize = 1024;
+
+/// Queued output at which [`crate::Session::poll`] stops running pipelined commands and
+/// asks the driver to write it out first ([`crate::Action::Flush`]). popa3d gets the same
+/// bound for free from stdio blocking on a full socket; without it, one kilobyte of
+/// pipelined `LIST` lines could queue hundreds of complete listings in memory.
+pub const OUTPUT_HIGH_WATER: usize = 64 * 1024;

@@ -92,6 +92,11 @@ pub fn run_authorization<R: Read, W: Write>(input: &mut R, out: &mut W) -> AuthO
                 }
                 fill(&mut session, input);
             }
+            Action::Flush => {
+                if flush(&mut session, out).is_err() {
+                    return AuthOutcome::Disconnected;
+                }
+            }
             Action::Login {
                 user,
                 password,
@@ -139,6 +144,11 @@ pub fn run_transaction<R: Read, W: Write, M: Maildrop>(
                     return TransactionOutcome::Disconnected;
                 }
                 fill(&mut session, input);
+            }
+            Action::Flush => {
+                if flush(&mut session, out).is_err() {
+                    return TransactionOutcome::Disconnected;
+                }
             }
             Action::Retrieve { index, top } => {
                 match send_message(&mut session, out, drop, index, top) {

@@ -25,7 +25,9 @@ use pop3_proto::Listing;
 use pop3_sys::lock::{self, LockKind};
 
 use crate::maildrop::{DropError, Maildrop};
-use crate::params::{FILE_BUFFER, MAX_MAILBOX_OPEN_BYTES, MAX_MAILBOX_WORK_BYTES};
+use crate::params::{
+    FILE_BUFFER, MAX_MAILBOX_MESSAGES, MAX_MAILBOX_OPEN_BYTES, MAX_MAILBOX_WORK_BYTES,
+};
 pub use scan::{Entry, ParseError, Scanner};
 use uidl::Uidls;
 
@@ -371,13 +373,91 @@ pub enum ParseFailure {
 
 /// Parses the first `len` bytes of `file`. A file shorter than that is an
 /// `UnexpectedEof` I/O error.
+///
+/// A large mailbox is parsed in two halves on two threads. A blank line followed by
+/// `From ` always starts a message, whatever came before, so splitting there gives
+/// exactly the entries of a single pass (the tests check this); the first error in file
+/// order wins, as it would in one pass.
 pub fn parse_file(file: &File, len: u64) -> Result<Vec<Entry>, ParseFailure> {
-    let mut scanner = Scanner::new();
+    parse_file_split(file, len, PARALLEL_PARSE_MIN)
+}
+
+/// [`parse_file`] with the size from which to split as a parameter, for the tests.
+#[doc(hidden)]
+pub fn parse_file_split(
+    file: &File,
+    len: u64,
+    split_from: u64,
+) -> Result<Vec<Entry>, ParseFailure> {
+    if len >= split_from.max(1) {
+        if let Some(split) = find_split(file, len / 2, len).map_err(ParseFailure::Io)? {
+            let halves = std::thread::scope(|s| {
+                let second = std::thread::Builder::new()
+                    .name("mbox-parse".into())
+                    .spawn_scoped(s, || parse_range(file, split, len));
+                let first = parse_range(file, 0, split);
+                match second {
+                    Ok(handle) => Some((first, handle.join())),
+                    Err(_) => None,
+                }
+            });
+            match halves {
+                Some((first, Ok(second))) => {
+                    let mut entries = first?;
+                    let second = second?;
+                    if entries.len() + second.len() > MAX_MAILBOX_MESSAGES as usize {
+                        return Err(ParseFailure::Format(ParseError::TooManyMessages));
+                    }
+                    entries.extend(second);
+                    return Ok(entries);
+                }
+                // No thread to be had (a tight RLIMIT_NPROC, say): one pass will do.
+                None => {}
+                Some((_, Err(_))) => {
+                    return Err(ParseFailure::Io(io::Error::other("parser thread failed")))
+                }
+            }
+        }
+    }
+    parse_range(file, 0, len)
+}
+
+/// Mailboxes at least this large are parsed on two threads.
+const PARALLEL_PARSE_MIN: u64 = 32 * 1024 * 1024;
+
+/// The first message boundary at or after `from` (and before `len`), if any.
+fn find_split(file: &File, from: u64, len: u64) -> io::Result<Option<u64>> {
+    let mut buf = vec![0u8; 64 * 1024];
+    // Start two bytes early so that a boundary right at `from` is seen with its "\n\n".
+    let mut at = from.saturating_sub(2);
+    while at < len {
+        let want = usize::try_from(len - at)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let n = file.read_at(&mut buf[..want], at)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if let Some(k) = scan::find_boundary(&buf[..n]) {
+            return Ok(Some(at + k as u64));
+        }
+        if at + (n as u64) >= len {
+            return Ok(None);
+        }
+        // Overlap by the pattern's length less one, so no boundary straddles two reads.
+        at += (n as u64).saturating_sub(6).max(1);
+    }
+    Ok(None)
+}
+
+/// Parses `start..end` of `file`, where `start` is 0 or a message boundary.
+fn parse_range(file: &File, start: u64, end: u64) -> Result<Vec<Entry>, ParseFailure> {
+    let mut scanner = Scanner::starting_at(start);
     let mut buf = vec![0u8; FILE_BUFFER];
     let mut filled = 0usize;
-    let mut off = 0u64;
+    let mut off = start;
     loop {
-        let want = usize::try_from(len - off)
+        let want = usize::try_from(end - off)
             .unwrap_or(usize::MAX)
             .min(buf.len() - filled);
         if want > 0 {
@@ -395,7 +475,7 @@ pub fn parse_file(file: &File, len: u64) -> Result<Vec<Entry>, ParseFailure> {
             filled += n;
             off += n as u64;
         }
-        let eof = off == len;
+        let eof = off == end;
         let used = scanner
             .scan(&buf[..filled], eof)
             .map_err(ParseFailure::Format)?;

@@ -131,14 +131,22 @@ impl Default for Scanner {
 
 impl Scanner {
     pub fn new() -> Scanner {
+        Scanner::starting_at(0)
+    }
+
+    /// A scanner for the part of a mailbox that starts at `offset`, which must be the
+    /// start of a From_ line that follows a blank line (see [`find_boundary`]): such a
+    /// line starts a message whatever came before, so the parts can be parsed
+    /// independently and their entries concatenated.
+    pub fn starting_at(offset: u64) -> Scanner {
         Scanner {
             state: State::FileStart,
-            pos: 0,
+            pos: offset,
             prev_lf: true,
             prev_blank: true,
             cur: None,
             entries: Vec::new(),
-            finder: memmem::Finder::new(b"\nFrom "),
+            finder: memmem::Finder::new(b"\n\nFrom "),
         }
     }
 
@@ -284,28 +292,29 @@ impl Scanner {
         }
     }
 
-    /// The body search: finds the next `\n` that is a blank line followed by `From `.
-    /// Returns the bytes consumed, or `None` to wait for more input.
+    /// The body search: finds the next blank line followed by `From `. Returns the bytes
+    /// consumed, or `None` to wait for more input.
     fn body(&mut self, rest: &[u8], eof: bool) -> Result<Option<usize>, ParseError> {
-        let mut from = 0;
-        while let Some(k) = self.finder.find(&rest[from..]) {
-            let p = from + k;
-            let blank = if p == 0 {
-                self.prev_lf
-            } else {
-                rest[p - 1] == b'\n'
-            };
-            if blank {
-                let n = p + 1;
-                if let Some(cur) = self.cur.as_mut() {
-                    cur.lf_count += count_lf(&rest[..n]) as u64;
-                }
-                let next_from = self.pos + n as u64;
-                self.close_message(next_from, true, false);
-                self.begin_message(next_from)?;
-                return Ok(Some(n));
+        // The pattern is "\n\nFrom ": a LF ending a line, a blank line, `From `. When the
+        // window starts right after a LF (always so on entry from the headers, where
+        // `rest` begins with the header-ending blank line), the pattern may begin one
+        // byte before the window.
+        let at_start = self.prev_lf && rest.starts_with(b"\nFrom ");
+        let found = if at_start {
+            Some(0)
+        } else {
+            self.finder.find(rest).map(|q| q + 1)
+        };
+        if let Some(p) = found {
+            // `p` is the blank line's LF; the From_ line starts after it.
+            let n = p + 1;
+            if let Some(cur) = self.cur.as_mut() {
+                cur.lf_count += count_lf(&rest[..n]) as u64;
             }
-            from = p + 1;
+            let next_from = self.pos + n as u64;
+            self.close_message(next_from, true, false);
+            self.begin_message(next_from)?;
+            return Ok(Some(n));
         }
         if eof {
             if let Some(cur) = self.cur.as_mut() {
@@ -313,11 +322,11 @@ impl Scanner {
             }
             return Ok(Some(rest.len()));
         }
-        // Keep the last 5 bytes: "\nFrom " may straddle the window's end.
-        if rest.len() <= 5 {
+        // Keep the last 6 bytes: "\n\nFrom " may straddle the window's end.
+        if rest.len() <= 6 {
             return Ok(None);
         }
-        let n = rest.len() - 5;
+        let n = rest.len() - 6;
         if let Some(cur) = self.cur.as_mut() {
             cur.lf_count += count_lf(&rest[..n]) as u64;
         }
@@ -391,6 +400,13 @@ impl Scanner {
     pub fn into_entries(self) -> Vec<Entry> {
         self.entries
     }
+}
+
+/// Finds the first message boundary in `buf`: the offset of a `From ` that follows a
+/// blank line. A match at offset 0 or 1 cannot be confirmed (the bytes before `buf` are
+/// unknown) and is not returned.
+pub fn find_boundary(buf: &[u8]) -> Option<usize> {
+    memmem::find(buf, b"\n\nFrom ").map(|q| q + 2)
 }
 
 /// Counts LF bytes. Written so that the compiler vectorises it: byte-wide counters in a

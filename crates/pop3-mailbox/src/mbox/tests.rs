@@ -2,7 +2,7 @@
 
 use super::scan::{count_lf, Entry, ParseError, Scanner};
 use super::uidl::popa3d_uidl;
-use super::{model, parse_file};
+use super::{model, parse_file, parse_file_split, ParseFailure};
 
 /// Runs the scanner over `data` handed out in windows of at most `chunk` new bytes.
 pub fn scan_chunked(data: &[u8], chunk: usize) -> Result<Vec<Entry>, ParseError> {
@@ -249,4 +249,41 @@ fn count_lf_agrees_with_naive() {
     }
     let all = vec![b'\n'; 100_000];
     assert_eq!(count_lf(&all), 100_000);
+}
+
+/// Splitting a mailbox at a boundary and parsing the halves must give exactly what one
+/// pass gives, errors included.
+#[test]
+fn split_parse_equals_single_pass() {
+    let path = std::env::temp_dir().join(format!("mbox-split-{}", std::process::id()));
+    let mut rng = Rng(0x2545f4914f6cdd1d);
+    let mut splits = 0;
+    for round in 0..400 {
+        let mut data = random_mbox(&mut rng);
+        // Make boundaries likely near the middle.
+        if round % 2 == 0 {
+            data.extend_from_slice(b"\n\nFrom m Mon Jan  1 00:00:00 2024\nA: b\n\nx\n");
+            let tail = random_mbox(&mut rng);
+            data.extend_from_slice(&tail);
+        }
+        std::fs::write(&path, &data).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        let want = model::parse(&data);
+        let got = match parse_file_split(&f, data.len() as u64, 1) {
+            Ok(e) => Ok(e),
+            Err(ParseFailure::Format(e)) => Err(e),
+            Err(ParseFailure::Io(e)) => panic!("{e}"),
+        };
+        assert_eq!(
+            got,
+            want,
+            "round {round}: {:?}",
+            String::from_utf8_lossy(&data)
+        );
+        if data.len() > 10 && super::scan::find_boundary(&data[data.len() / 2 - 2..]).is_some() {
+            splits += 1;
+        }
+    }
+    assert!(splits > 100, "only {splits} inputs were actually split");
+    std::fs::remove_file(&path).unwrap();
 }

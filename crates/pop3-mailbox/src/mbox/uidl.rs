@@ -39,18 +39,19 @@ impl HeaderSelector {
     /// least the line's first 14 bytes, or the whole line if shorter (it may run past the
     /// line's LF; no header name contains one).
     pub fn classify(&mut self, head: &[u8]) -> bool {
+        // Dispatch on the first byte: most header lines (Subject, From, To, Content-*,
+        // DKIM-*) fail here without any string comparison.
         let hashed = match head.first() {
             // A continuation line inherits its header's decision.
             Some(b' ') | Some(b'\t') => self.prev_hashed,
             // Only the first Received: line, which the local MTA wrote.
-            _ if has_prefix_ci(head, b"Received:") => {
+            Some(b'R') | Some(b'r') if has_prefix_ci(head, b"Received:") => {
                 !std::mem::replace(&mut self.received_seen, true)
             }
-            _ if has_prefix_ci(head, b"Delivered-To:") => true,
+            Some(b'D') | Some(b'd') if has_prefix_ci(head, b"Delivered-To:") => true,
             // Date: and Message-ID: only count before any Received: line.
-            _ if has_prefix_ci(head, b"Date:") || has_prefix_ci(head, b"Message-ID:") => {
-                !self.received_seen
-            }
+            Some(b'D') | Some(b'd') if has_prefix_ci(head, b"Date:") => !self.received_seen,
+            Some(b'M') | Some(b'm') if has_prefix_ci(head, b"Message-ID:") => !self.received_seen,
             // popa3d compares the first byte case-sensitively here.
             Some(b'X') => has_prefix_ci(head, b"X-Delivery-ID:"),
             _ => false,
@@ -71,10 +72,11 @@ fn hex_into(out: &mut Vec<u8>, bytes: impl IntoIterator<Item = u8>) {
 
 /// popa3d's 16-digit UIDL of a header digest.
 pub fn popa3d_uidl(digest: &[u8; 16]) -> [u8; 16] {
-    let mut v = Vec::with_capacity(16);
-    hex_into(&mut v, [3, 2, 1, 0, 7, 6, 5, 4].map(|i| digest[i]));
     let mut out = [0u8; 16];
-    out.copy_from_slice(&v);
+    for (k, i) in [3, 2, 1, 0, 7, 6, 5, 4].into_iter().enumerate() {
+        out[2 * k] = HEX[usize::from(digest[i] >> 4)];
+        out[2 * k + 1] = HEX[usize::from(digest[i] & 15)];
+    }
     out
 }
 
