@@ -21,7 +21,9 @@ pub fn session_chunks(data: &[u8]) {
 /// byte, must agree with the line-by-line model of popa3d's rules, and every message it
 /// finds must lie inside the input with a consistent size.
 pub fn mbox(data: &[u8]) {
-    let Some((&first, body)) = data.split_first() else { return };
+    let Some((&first, body)) = data.split_first() else {
+        return;
+    };
     let chunk = usize::from(first) + 1;
     let want = model::parse(body);
     let mut s = Scanner::new();
@@ -43,7 +45,11 @@ pub fn mbox(data: &[u8]) {
             break Ok(s.into_entries());
         }
         // The scanner may keep only a few bytes of lookahead.
-        assert!(window.len() <= pop3_mailbox::mbox::scan::MAX_LOOKAHEAD, "window grew to {}", window.len());
+        assert!(
+            window.len() <= pop3_mailbox::mbox::scan::MAX_LOOKAHEAD,
+            "window grew to {}",
+            window.len()
+        );
     };
     assert_eq!(got, want, "scanner and model disagree");
     if let Ok(entries) = got {
@@ -55,7 +61,11 @@ pub fn mbox(data: &[u8]) {
             let data = &body[e.data_offset as usize..(e.data_offset + e.data_len) as usize];
             let lf = data.iter().filter(|&&b| b == b'\n').count() as u64;
             let tail = if data.last() != Some(&b'\n') { 2 } else { 0 };
-            assert_eq!(e.size, e.data_len + lf + tail, "size is not the CRLF octet count");
+            assert_eq!(
+                e.size,
+                e.data_len + lf + tail,
+                "size is not the CRLF octet count"
+            );
             prev_end = e.raw_offset + e.raw_len;
         }
     }

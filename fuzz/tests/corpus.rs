@@ -4,7 +4,9 @@
 use std::path::Path;
 
 fn run(target: &str, f: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -13,7 +15,11 @@ fn run(target: &str, f: fn(&[u8])) {
         assert!(r.is_ok(), "{target}: {} failed", path.display());
         n += 1;
     }
-    assert!(n >= 5, "{target}: only {n} corpus files in {}", dir.display());
+    assert!(
+        n >= 5,
+        "{target}: only {n} corpus files in {}",
+        dir.display()
+    );
 }
 
 #[test]
