@@ -1,0 +1,232 @@
+//! The session driver over in-memory streams and maildrops: what reaches the client, in
+//! how many writes, and what is committed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{self, Write};
+
+use pop3_mailbox::{DropError, Maildrop, MemoryDrop};
+use pop3_proto::Listing;
+use popa3d::driver::{
+    run_authorization, run_transaction, AuthOutcome, TransactionOutcome, FLUSH_AT,
+};
+
+/// Records every write call separately.
+#[derive(Default)]
+struct Writes(Vec<Vec<u8>>);
+impl Write for Writes {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.push(b.to_vec());
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+impl Writes {
+    fn all(&self) -> Vec<u8> {
+        self.0.concat()
+    }
+}
+
+fn drop_of(msgs: &[&[u8]]) -> MemoryDrop {
+    MemoryDrop::new(msgs.iter().map(|m| m.to_vec()).collect())
+}
+
+#[test]
+fn login_hands_over_pipelined_commands() {
+    let mut input: &[u8] = b"USER bob\r\nPASS secret word\r\nSTAT\r\nQUIT\r\n";
+    let mut out = Writes::default();
+    let AuthOutcome::Login {
+        user,
+        password,
+        pipelined,
+    } = run_authorization(&mut input, &mut out)
+    else {
+        panic!("no login");
+    };
+    assert_eq!(user, b"bob");
+    assert_eq!(password.as_bytes(), b"secret word");
+    assert_eq!(out.all(), b"+OK\r\n+OK\r\n");
+    let mut d = drop_of(&[b"A: b\n\nbody\n"]);
+    let mut out = Writes::default();
+    let r = run_transaction(&mut input, &mut out, &mut d, &pipelined);
+    assert!(matches!(r, TransactionOutcome::Quit(t) if t.left == 1 && t.deleted == 0));
+    assert_eq!(out.all(), b"+OK\r\n+OK 1 14\r\n+OK\r\n");
+}
+
+#[test]
+fn quit_in_authorization_and_eof() {
+    let mut out = Writes::default();
+    assert!(matches!(
+        run_authorization(&mut &b"QUIT\r\n"[..], &mut out),
+        AuthOutcome::Quit
+    ));
+    assert_eq!(out.all(), b"+OK\r\n+OK\r\n");
+    let mut out = Writes::default();
+    assert!(matches!(
+        run_authorization(&mut &b"USER x\r\n"[..], &mut out),
+        AuthOutcome::Disconnected
+    ));
+}
+
+#[test]
+fn replies_are_never_split_and_messages_leave_in_large_writes() {
+    let small: &[u8] = b"Subject: s\n\nshort body\n.dot\n";
+    let big: Vec<u8> = (0..40_000)
+        .flat_map(|i| format!("line {i} of a long message\n").into_bytes())
+        .collect();
+    let mut d = drop_of(&[small, &big]);
+    let script: &[u8] = b"STAT\r\nLIST\r\nRETR 1\r\nRETR 2\r\nNOOP\r\nQUIT\r\n";
+    let mut out = Writes::default();
+    run_transaction(&mut &script[..], &mut out, &mut d, b"");
+    // The greeting goes out before anything is read; then the pipelined replies up to the
+    // big message, RETR 1 whole included, leave together in one write.
+    assert_eq!(out.0[0], b"+OK\r\n");
+    let second = &out.0[1];
+    assert!(
+        second.starts_with(b"+OK 2 "),
+        "{:?}",
+        String::from_utf8_lossy(&second[..40])
+    );
+    assert!(second.windows(11).any(|w| w == b"..dot\r\n.\r\n+"));
+    // Every write but the last is at least FLUSH_AT bytes, and no write ends mid-line.
+    for w in &out.0[1..out.0.len() - 1] {
+        assert!(w.len() >= FLUSH_AT, "small write of {} bytes", w.len());
+    }
+    for w in &out.0 {
+        assert!(w.ends_with(b"\n") || w.len() >= FLUSH_AT);
+    }
+    let all = out.all();
+    assert!(all.ends_with(b"\r\n.\r\n+OK\r\n+OK\r\n"));
+    assert!(
+        out.0.len() <= 2 + big.len() * 2 / FLUSH_AT,
+        "{} writes",
+        out.0.len()
+    );
+}
+
+/// A maildrop that another MUA changes while a message is being read.
+struct ChangesDuringRead {
+    inner: MemoryDrop,
+    reads: u32,
+}
+impl Listing for ChangesDuringRead {
+    fn count(&self) -> u32 {
+        self.inner.count()
+    }
+    fn size(&self, i: u32) -> u64 {
+        self.inner.size(i)
+    }
+    fn uidl(&self, i: u32) -> &[u8] {
+        self.inner.uidl(i)
+    }
+}
+impl Maildrop for ChangesDuringRead {
+    fn check(&mut self) -> Result<(), DropError> {
+        if self.reads > 0 {
+            Err(DropError::Stale)
+        } else {
+            Ok(())
+        }
+    }
+    fn data_len(&self, i: u32) -> u64 {
+        self.inner.data_len(i)
+    }
+    fn read(&mut self, i: u32, off: u64, buf: &mut [u8]) -> Result<usize, DropError> {
+        self.reads += 1;
+        self.inner.read(i, off, buf)
+    }
+    fn update(&mut self, d: &[bool]) -> Result<(), DropError> {
+        self.inner.update(d)
+    }
+}
+
+#[test]
+fn a_change_during_retr_ends_the_session_without_the_terminator() {
+    let mut d = ChangesDuringRead {
+        inner: drop_of(&[b"A: b\n\nbody\n"]),
+        reads: 0,
+    };
+    let mut out = Writes::default();
+    let r = run_transaction(&mut &b"RETR 1\r\nQUIT\r\n"[..], &mut out, &mut d, b"");
+    assert!(matches!(r, TransactionOutcome::Stale));
+    assert_eq!(out.all(), b"+OK\r\n+OK\r\nA: b\r\n\r\nbody\r\n");
+
+    // A change found before RETR starts: no reply to RETR at all.
+    let mut d = drop_of(&[b"A: b\n\nbody\n"]);
+    d.stale = true;
+    let mut out = Writes::default();
+    let r = run_transaction(&mut &b"RETR 1\r\nQUIT\r\n"[..], &mut out, &mut d, b"");
+    assert!(matches!(r, TransactionOutcome::Stale));
+    assert_eq!(out.all(), b"+OK\r\n");
+}
+
+#[test]
+fn quit_commits_deletions_and_eof_commits_nothing() {
+    let mut d = drop_of(&[b"A: 1\n\nx\n", b"A: 2\n\ny\n", b"A: 3\n\nz\n"]);
+    let mut out = Writes::default();
+    let r = run_transaction(&mut &b"DELE 2\r\nQUIT\r\n"[..], &mut out, &mut d, b"");
+    let TransactionOutcome::Quit(t) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        (t.deleted, t.deleted_size, t.left, t.left_size),
+        (1, 11, 2, 22)
+    );
+    assert_eq!(
+        d.messages,
+        vec![b"A: 1\n\nx\n".to_vec(), b"A: 3\n\nz\n".to_vec()]
+    );
+    assert_eq!(out.all(), b"+OK\r\n+OK\r\n+OK\r\n");
+
+    let mut d = drop_of(&[b"A: 1\n\nx\n"]);
+    let r = run_transaction(&mut &b"DELE 1\r\n"[..], &mut Writes::default(), &mut d, b"");
+    assert!(matches!(r, TransactionOutcome::Disconnected));
+    assert_eq!((d.messages.len(), d.updates), (1, 0));
+}
+
+/// A maildrop whose UPDATE fails with an I/O error.
+struct FailingUpdate(MemoryDrop);
+impl Listing for FailingUpdate {
+    fn count(&self) -> u32 {
+        self.0.count()
+    }
+    fn size(&self, i: u32) -> u64 {
+        self.0.size(i)
+    }
+    fn uidl(&self, i: u32) -> &[u8] {
+        self.0.uidl(i)
+    }
+}
+impl Maildrop for FailingUpdate {
+    fn check(&mut self) -> Result<(), DropError> {
+        Ok(())
+    }
+    fn data_len(&self, i: u32) -> u64 {
+        self.0.data_len(i)
+    }
+    fn read(&mut self, i: u32, off: u64, buf: &mut [u8]) -> Result<usize, DropError> {
+        self.0.read(i, off, buf)
+    }
+    fn update(&mut self, _: &[bool]) -> Result<(), DropError> {
+        Err(DropError::Io(io::Error::other("disk full")))
+    }
+}
+
+#[test]
+fn a_failed_update_answers_err() {
+    let mut d = FailingUpdate(drop_of(&[b"A: 1\n\nx\n"]));
+    let mut out = Writes::default();
+    let r = run_transaction(&mut &b"DELE 1\r\nQUIT\r\n"[..], &mut out, &mut d, b"");
+    assert!(matches!(r, TransactionOutcome::UpdateFailed(_)));
+    assert_eq!(out.all(), b"+OK\r\n+OK\r\n-ERR\r\n");
+}
+
+#[test]
+fn too_many_pipelined_bytes_from_the_preauth_side_are_refused() {
+    let mut d = drop_of(&[]);
+    let mut out = Writes::default();
+    let r = run_transaction(&mut &b""[..], &mut out, &mut d, &vec![b'N'; 5000]);
+    assert!(matches!(r, TransactionOutcome::Disconnected));
+    assert!(out.all().is_empty());
+}
