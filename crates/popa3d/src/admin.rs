@@ -85,7 +85,7 @@ pub fn main(args: &[String], out: &mut dyn Write) -> Result<(), Failure> {
                 }
             }
             let path = path.ok_or_else(|| fail(2, USAGE))?;
-            scan(Path::new(path), format, out)
+            scan_command(Path::new(path), format, out)
         }
         Some("serve") if args.len() == 2 => serve(Path::new(&args[1])),
         Some("--version") | Some("-V") if args.len() == 1 => writeln!(
@@ -120,10 +120,17 @@ fn shed_root() -> Result<(), Failure> {
         .map_err(|e| fail(1, format!("dropping root: {e}")))
 }
 
-pub fn scan(path: &Path, format: Format, out: &mut dyn Write) -> Result<(), Failure> {
+/// `scan`: opens `path` read-only, gives up root if it has it, then lists.
+fn scan_command(path: &Path, format: Format, out: &mut dyn Write) -> Result<(), Failure> {
     let file = Mbox::open_file(path, false).map_err(|e| load_error(path, e))?;
     shed_root()?;
     let mbox = Mbox::load(path, file).map_err(|e| load_error(path, e))?;
+    list(&mbox, format, out)
+}
+
+/// Lists a loaded mailbox in `format` (no privilege changes: callable from tests).
+pub fn list(mbox: &Mbox, format: Format, out: &mut dyn Write) -> Result<(), Failure> {
+    let path = mbox.path();
     let w = |r: io::Result<()>| r.map_err(|e| fail(1, e.to_string()));
     let mut buf = Vec::with_capacity(64 * 1024);
     match format {
