@@ -263,7 +263,8 @@ pub fn compare(f: &Fixture, cmds: &[String], popa3d: &[u8], ours: &[u8]) -> Resu
     // Sizes and UIDLs as popa3d listed them, from its LIST and UIDL replies.
     let mut sizes: HashMap<u32, u64> = HashMap::new();
     let mut our_uidls: HashMap<u32, String> = HashMap::new();
-    for (i, c) in cmds.iter().enumerate() {
+    // A session can end early (a refused mailbox): compare the replies there are.
+    for (i, c) in cmds.iter().enumerate().take(p.len() - 1) {
         let (pr, or) = (&p[i + 1], &o[i + 1]);
         if c == "LIST" && pr.starts_with(b"+OK") {
             for (n, s) in parse_listing(pr) {
@@ -275,7 +276,8 @@ pub fn compare(f: &Fixture, cmds: &[String], popa3d: &[u8], ours: &[u8]) -> Resu
             our_uidls.extend(parse_listing(or));
         }
     }
-    for (i, c) in cmds.iter().enumerate() {
+    // A session can end early (a refused mailbox): compare the replies there are.
+    for (i, c) in cmds.iter().enumerate().take(p.len() - 1) {
         let (pr, or) = (&p[i + 1], &o[i + 1]);
         let words: Vec<&str> = c.split(' ').collect();
         let expected: Vec<u8> = match (words[0], pr.starts_with(b"+OK")) {

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Install what the test suite needs on Debian 12, as root.  Idempotent: a second run
+# changes nothing and prints nothing but its last line.
+#
+#   - system tools used by scripts/ref-popa3d and compliance/: unshare and mount
+#     (util-linux, mount), openssl, python3, dpkg-deb, PAM (pam_unix and
+#     /etc/pam.d/common-*);
+#   - the reference: Debian's popa3d 1.0.3-1.1, fetched with `apt-get download` into
+#     target/reference/ and unpacked there (target/reference/usr/sbin/popa3d).  It is
+#     never installed on the host: no service, no account, no /etc change.
+#
+# `apt-get update` runs only when a package or the .deb cannot be found otherwise.
+set -euo pipefail
+
+prog=install-test-deps
+die() {
+    echo "$prog: error: $*" >&2
+    exit 1
+}
+note() { echo "$prog: $*" >&2; }
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+refdir=$repo/target/reference
+want_version='popa3d version 1.0.3 (2012/08/15)'
+want_deb_version=1.0.3-1.1
+
+[ "$(id -u)" = 0 ] || die "must run as root (apt-get, and the reference popa3d runs as root)"
+command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12 only"
+
+export DEBIAN_FRONTEND=noninteractive
+updated=no
+apt_update() {
+    if [ "$updated" = no ]; then
+        note "running apt-get update"
+        apt-get update -qq >&2 || die "apt-get update failed (are the Debian mirrors reachable?)"
+        updated=yes
+    fi
+}
+
+# Which packages are missing, judged by the files the tests use.
+missing=()
+need() { # need PACKAGE TEST...: add PACKAGE unless the test succeeds
+    local pkg=$1
+    shift
+    "$@" >/dev/null 2>&1 || missing+=("$pkg")
+}
+have_file_glob() { compgen -G "$1" >/dev/null; }
+# pam_unix is in /lib or /usr/lib depending on merged /usr.
+have_pam_unix() { have_file_glob '/usr/lib/*/security/pam_unix.so' || have_file_glob '/lib/*/security/pam_unix.so'; }
+have_libpam() { have_file_glob '/usr/lib/*/libpam.so.0' || have_file_glob '/lib/*/libpam.so.0'; }
+need util-linux command -v unshare
+need mount command -v mount
+need openssl command -v openssl
+need python3 command -v python3
+need dpkg command -v dpkg-deb
+need coreutils command -v timeout
+need libpam-modules have_pam_unix
+need libpam-runtime test -e /etc/pam.d/common-auth
+need libpam0g have_libpam
+pkgs=("${missing[@]}")
+if [ ${#pkgs[@]} -gt 0 ]; then
+    note "installing ${pkgs[*]}"
+    if ! apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2; then
+        apt_update
+        apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2 ||
+            die "apt-get install ${pkgs[*]} failed"
+    fi
+fi
+
+# The reference popa3d.
+bin=$refdir/usr/sbin/popa3d
+if [ -x "$bin" ] && [ "$("$bin" -V 2>/dev/null || true)" = "$want_version" ]; then
+    echo "$prog: ok ($want_version in ${bin#"$repo"/})"
+    exit 0
+fi
+mkdir -p "$refdir"
+rm -f "$refdir"/popa3d_*.deb
+fetch() { (cd "$refdir" && apt-get download -qq -o APT::Sandbox::User=root "popa3d=$want_deb_version" >&2); }
+if ! fetch; then
+    apt_update
+    fetch || die "apt-get download popa3d=$want_deb_version failed (is Debian 12 bookworm main in the apt sources?)"
+fi
+debs=("$refdir"/popa3d_*.deb)
+deb=${debs[0]}
+[ -e "$deb" ] || die "apt-get download left no popa3d_*.deb in $refdir"
+dpkg-deb -x "$deb" "$refdir" || die "dpkg-deb -x $deb failed"
+[ -x "$bin" ] || die "$deb did not contain usr/sbin/popa3d"
+got=$("$bin" -V 2>&1) || die "$bin -V failed: $got"
+[ "$got" = "$want_version" ] || die "$bin -V says '$got', expected '$want_version'"
+echo "$prog: ok ($want_version in ${bin#"$repo"/})"
