@@ -137,6 +137,7 @@ pub fn run_transaction<R: Read, W: Write, M: Maildrop>(
         Ok(s) => s,
         Err(_) => return TransactionOutcome::Disconnected,
     };
+    let mut buf = vec![0u8; READ_CHUNK];
     loop {
         match session.poll(&*drop) {
             Action::NeedInput => {
@@ -151,7 +152,7 @@ pub fn run_transaction<R: Read, W: Write, M: Maildrop>(
                 }
             }
             Action::Retrieve { index, top } => {
-                match send_message(&mut session, out, drop, index, top) {
+                match send_message(&mut session, out, drop, &mut buf, index, top) {
                     Ok(()) => {}
                     Err(SendError::Drop(DropError::Stale)) => {
                         let _ = flush(&mut session, out);
@@ -210,6 +211,7 @@ fn send_message<W: Write, M: Maildrop>(
     session: &mut Session,
     out: &mut W,
     drop: &mut M,
+    buf: &mut [u8],
     index: u32,
     top: Option<u32>,
 ) -> Result<(), SendError> {
@@ -217,12 +219,9 @@ fn send_message<W: Write, M: Maildrop>(
     session.retrieve_begin();
     let mut enc = MessageEncoder::new(top);
     let len = drop.data_len(index);
-    let mut buf = vec![0u8; READ_CHUNK];
     let mut offset = 0u64;
     while offset < len && !enc.is_done() {
-        let n = drop
-            .read(index, offset, &mut buf)
-            .map_err(SendError::Drop)?;
+        let n = drop.read(index, offset, buf).map_err(SendError::Drop)?;
         if n == 0 {
             drop.check().map_err(SendError::Drop)?;
             return Err(SendError::Drop(DropError::Io(io::Error::new(

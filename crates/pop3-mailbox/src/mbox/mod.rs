@@ -208,8 +208,8 @@ impl Mbox {
         self.loaded_size
     }
 
-    /// Whether the mailbox still is what was loaded. Without `locked`, takes a shared lock
-    /// for the re-parse.
+    /// Whether the mailbox still is what was loaded. `locked` means the caller (UPDATE)
+    /// holds the exclusive lock; otherwise a shared one is taken for a re-parse.
     fn check_inner(&mut self, locked: bool) -> Result<(), DropError> {
         if self.stale {
             return Err(DropError::Stale);
@@ -219,15 +219,19 @@ impl Mbox {
         };
         let now = Stamp::of(&file.metadata()?);
         // A file renamed over the mailbox is another program's rewrite, even though our
-        // descriptor still sees the old inode unchanged.
-        let same_path = match std::fs::symlink_metadata(&self.path) {
-            Ok(p) => p.dev() == now.dev && p.ino() == now.ino,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-            Err(e) => return Err(e.into()),
-        };
-        if !same_path {
-            self.stale = true;
-            return Err(DropError::Stale);
+        // descriptor still sees the old inode unchanged. Messages read meanwhile come from
+        // the loaded inode and are what the client was promised; only UPDATE (always
+        // `locked`) must not compact a file nobody will see again.
+        if locked {
+            let same_path = match std::fs::symlink_metadata(&self.path) {
+                Ok(p) => p.dev() == now.dev && p.ino() == now.ino,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+                Err(e) => return Err(e.into()),
+            };
+            if !same_path {
+                self.stale = true;
+                return Err(DropError::Stale);
+            }
         }
         if now == stamp {
             return Ok(());
