@@ -8,6 +8,16 @@ pub mod lock;
 pub mod privileges;
 pub mod signals;
 
+// Process model and confinement (pre-auth child, verifier, session).
+pub mod poll;
+pub mod process;
+pub mod sandbox;
+
+// Authentication: libxcrypt, shadow, PAM.
+pub mod crypt;
+pub mod pam;
+pub mod shadow;
+
 /// Flags added to `O_RDWR` when a mailbox is opened: no controlling terminal, never
 /// block on a FIFO swapped in behind our back (popa3d uses both), never follow a
 /// symlink (popa3d only checks with lstat first, which races), close on exec.

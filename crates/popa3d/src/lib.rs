@@ -3,5 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod config;
 pub mod driver;
 pub mod messages;
+pub mod syslog;

@@ -10,6 +10,7 @@
 //! messages. So mail appended by an MTA passes, and anything else another MUA did
 //! ends the session without touching the file.
 
+pub mod md5x2;
 pub mod scan;
 pub mod uidl;
 pub mod update;

@@ -1,0 +1,1 @@
+//! Waiting for a descriptor to become readable or writable, with a timeout.

@@ -1,0 +1,1 @@
+//! fork, pipes, waiting for children, descriptor hygiene.

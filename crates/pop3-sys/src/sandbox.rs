@@ -1,0 +1,1 @@
+//! Confinement of the pre-auth process: chroot, rlimits, no_new_privs, Landlock, seccomp.

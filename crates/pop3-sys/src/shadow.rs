@@ -1,0 +1,1 @@
+//! getspnam_r: reading one account from the shadow database.

@@ -1,0 +1,1 @@
+//! Logging to syslog. Placeholder: see issue #3.
