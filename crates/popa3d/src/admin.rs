@@ -19,7 +19,7 @@ use std::path::Path;
 use pop3_mailbox::{DropError, Mbox};
 use pop3_proto::Listing;
 
-use crate::driver::{self, TransactionOutcome};
+use crate::driver;
 use crate::messages;
 
 pub const USAGE: &str = "\
@@ -231,16 +231,7 @@ fn serve(path: &Path) -> Result<(), Failure> {
     };
     let total: u64 = (0..mbox.count()).map(|i| mbox.size(i)).sum();
     log(&messages::loaded(mbox.count(), total));
-    match driver::run_transaction(&mut input, &mut output, &mut mbox, b"") {
-        TransactionOutcome::Quit(t) => log(&messages::quit(&t)),
-        TransactionOutcome::UpdateFailed(e) => {
-            log(&format!("{}: {e}", messages::update_failed(&name)))
-        }
-        TransactionOutcome::Stale => log(messages::STALE),
-        TransactionOutcome::ServerFailure(e) => {
-            log(&format!("{}: {e}", messages::server_failure(&name)))
-        }
-        TransactionOutcome::Disconnected => log(messages::PREMATURE_DISCONNECT),
-    }
+    let outcome = driver::run_transaction(&mut input, &mut output, &mut mbox, b"");
+    log(&messages::transaction_outcome(&outcome, &name).1);
     Ok(())
 }

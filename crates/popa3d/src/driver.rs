@@ -31,6 +31,9 @@ pub enum AuthOutcome {
     Quit,
     /// The client went away (or a write failed). Also "Didn't attempt authentication".
     Disconnected,
+    /// The client sent nothing for the idle timeout, or stopped reading our replies.
+    /// popa3d logs this as "Didn't attempt authentication" too.
+    TimedOut,
 }
 
 /// How TRANSACTION (and UPDATE) ended; each maps to one of popa3d's log lines.
@@ -47,30 +50,52 @@ pub enum TransactionOutcome {
     ServerFailure(DropError),
     /// EOF or a write error: "Premature disconnect"; nothing committed.
     Disconnected,
+    /// Idle timeout, or the client stopped reading: "Connection timed out"; nothing
+    /// committed.
+    TimedOut,
+}
+
+/// Why a transfer to or from the client stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Broken {
+    Closed,
+    TimedOut,
+}
+
+fn broken(e: &io::Error) -> Broken {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    ) {
+        Broken::TimedOut
+    } else {
+        Broken::Closed
+    }
 }
 
 /// Writes the whole pending output in one go.
-fn flush<W: Write>(session: &mut Session, out: &mut W) -> io::Result<()> {
+fn flush<W: Write>(session: &mut Session, out: &mut W) -> Result<(), Broken> {
     let n = session.output().len();
     if n > 0 {
-        out.write_all(session.output())?;
-        out.flush()?;
+        out.write_all(session.output()).map_err(|e| broken(&e))?;
+        out.flush().map_err(|e| broken(&e))?;
         session.consume_output(n);
     }
     Ok(())
 }
 
-/// Reads once into the session's input buffer; EOF and read errors both end input
-/// (popa3d counts a read error as EOF).
-fn fill<R: Read>(session: &mut Session, input: &mut R) {
+/// Reads once into the session's input buffer. EOF and read errors end the input
+/// (popa3d counts a read error as EOF); a timeout is reported.
+fn fill<R: Read>(session: &mut Session, input: &mut R) -> Result<(), Broken> {
     let space = session.input_space();
     if space.is_empty() {
-        return;
+        return Ok(());
     }
     let n = loop {
         match input.read(space) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Ok(n) => break n,
+            Err(e) if broken(&e) == Broken::TimedOut => return Err(Broken::TimedOut),
             Err(_) => break 0,
         }
     };
@@ -79,6 +104,7 @@ fn fill<R: Read>(session: &mut Session, input: &mut R) {
     } else {
         session.input_filled(n);
     }
+    Ok(())
 }
 
 /// Runs AUTHORIZATION: greeting, USER, PASS, QUIT.
@@ -87,14 +113,13 @@ pub fn run_authorization<R: Read, W: Write>(input: &mut R, out: &mut W) -> AuthO
     loop {
         match session.poll(&EmptyListing) {
             Action::NeedInput => {
-                if flush(&mut session, out).is_err() {
-                    return AuthOutcome::Disconnected;
+                if let Err(b) = flush(&mut session, out).and_then(|()| fill(&mut session, input)) {
+                    return auth_broken(b);
                 }
-                fill(&mut session, input);
             }
             Action::Flush => {
-                if flush(&mut session, out).is_err() {
-                    return AuthOutcome::Disconnected;
+                if let Err(b) = flush(&mut session, out) {
+                    return auth_broken(b);
                 }
             }
             Action::Login {
@@ -103,8 +128,8 @@ pub fn run_authorization<R: Read, W: Write>(input: &mut R, out: &mut W) -> AuthO
                 pipelined,
             } => {
                 // Replies to commands before PASS may still be buffered.
-                if flush(&mut session, out).is_err() {
-                    return AuthOutcome::Disconnected;
+                if let Err(b) = flush(&mut session, out) {
+                    return auth_broken(b);
                 }
                 return AuthOutcome::Login {
                     user,
@@ -125,6 +150,20 @@ pub fn run_authorization<R: Read, W: Write>(input: &mut R, out: &mut W) -> AuthO
     }
 }
 
+fn auth_broken(b: Broken) -> AuthOutcome {
+    match b {
+        Broken::Closed => AuthOutcome::Disconnected,
+        Broken::TimedOut => AuthOutcome::TimedOut,
+    }
+}
+
+fn transaction_broken(b: Broken) -> TransactionOutcome {
+    match b {
+        Broken::Closed => TransactionOutcome::Disconnected,
+        Broken::TimedOut => TransactionOutcome::TimedOut,
+    }
+}
+
 /// Runs TRANSACTION and UPDATE over a loaded maildrop. Sends the `+OK` that answers
 /// PASS first, then serves `pipelined` and whatever else the client sends.
 pub fn run_transaction<R: Read, W: Write, M: Maildrop>(
@@ -141,14 +180,13 @@ pub fn run_transaction<R: Read, W: Write, M: Maildrop>(
     loop {
         match session.poll(&*drop) {
             Action::NeedInput => {
-                if flush(&mut session, out).is_err() {
-                    return TransactionOutcome::Disconnected;
+                if let Err(b) = flush(&mut session, out).and_then(|()| fill(&mut session, input)) {
+                    return transaction_broken(b);
                 }
-                fill(&mut session, input);
             }
             Action::Flush => {
-                if flush(&mut session, out).is_err() {
-                    return TransactionOutcome::Disconnected;
+                if let Err(b) = flush(&mut session, out) {
+                    return transaction_broken(b);
                 }
             }
             Action::Retrieve { index, top } => {
@@ -162,7 +200,7 @@ pub fn run_transaction<R: Read, W: Write, M: Maildrop>(
                         let _ = flush(&mut session, out);
                         return TransactionOutcome::ServerFailure(e);
                     }
-                    Err(SendError::Write) => return TransactionOutcome::Disconnected,
+                    Err(SendError::Write(b)) => return transaction_broken(b),
                 }
             }
             Action::Update { deleted } => {
@@ -201,7 +239,7 @@ pub fn run_transaction<R: Read, W: Write, M: Maildrop>(
 
 enum SendError {
     Drop(DropError),
-    Write,
+    Write(Broken),
 }
 
 /// RETR/TOP: re-check, `+OK`, the message, re-check, terminator. A change found by either
@@ -232,7 +270,7 @@ fn send_message<W: Write, M: Maildrop>(
         enc.encode(&buf[..n], session.output_mut());
         offset += n as u64;
         if session.output().len() >= FLUSH_AT {
-            flush(session, out).map_err(|_| SendError::Write)?;
+            flush(session, out).map_err(SendError::Write)?;
         }
     }
     drop.check().map_err(SendError::Drop)?;

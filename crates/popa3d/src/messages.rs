@@ -3,6 +3,34 @@
 
 use pop3_proto::Totals;
 
+use crate::driver::TransactionOutcome;
+
+/// Syslog severities popa3d uses (research/popa3d.md §7): INFO `<30>`, NOTICE `<29>`,
+/// CRIT `<26>` with facility LOG_DAEMON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Notice,
+    Crit,
+}
+
+/// The log line for how TRANSACTION/UPDATE ended, as popa3d writes it, followed by our
+/// reason where popa3d gives none.
+pub fn transaction_outcome(o: &TransactionOutcome, mailbox: &str) -> (Level, String) {
+    match o {
+        TransactionOutcome::Quit(t) => (Level::Info, quit(t)),
+        TransactionOutcome::UpdateFailed(e) => {
+            (Level::Crit, format!("{}: {e}", update_failed(mailbox)))
+        }
+        TransactionOutcome::Stale => (Level::Info, STALE.to_owned()),
+        TransactionOutcome::ServerFailure(e) => {
+            (Level::Crit, format!("{}: {e}", server_failure(mailbox)))
+        }
+        TransactionOutcome::Disconnected => (Level::Info, PREMATURE_DISCONNECT.to_owned()),
+        TransactionOutcome::TimedOut => (Level::Info, TIMED_OUT.to_owned()),
+    }
+}
+
 fn plural(n: u64) -> &'static str {
     if n == 1 {
         ""

@@ -230,3 +230,50 @@ fn too_many_pipelined_bytes_from_the_preauth_side_are_refused() {
     assert!(matches!(r, TransactionOutcome::Disconnected));
     assert!(out.all().is_empty());
 }
+
+/// A client that sends some bytes, then nothing until the read times out.
+struct Stalls<'a>(&'a [u8]);
+impl io::Read for Stalls<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.0.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "idle"));
+        }
+        let n = buf.len().min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+/// A client that stops reading: every write times out.
+struct NotReading;
+impl Write for NotReading {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::new(io::ErrorKind::TimedOut, "not reading"))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn timeouts_are_told_apart_from_disconnects() {
+    let mut out = Writes::default();
+    let r = run_authorization(&mut Stalls(b"USER bob\r\n"), &mut out);
+    assert!(matches!(r, AuthOutcome::TimedOut));
+    assert_eq!(out.all(), b"+OK\r\n+OK\r\n");
+
+    let mut d = drop_of(&[b"A: 1\n\nx\n"]);
+    let r = run_transaction(
+        &mut Stalls(b"DELE 1\r\n"),
+        &mut Writes::default(),
+        &mut d,
+        b"",
+    );
+    assert!(matches!(r, TransactionOutcome::TimedOut));
+    assert_eq!(d.updates, 0, "a timed-out session commits nothing");
+
+    let mut d = drop_of(&[b"A: 1\n\nx\n"]);
+    let r = run_transaction(&mut &b"RETR 1\r\n"[..], &mut NotReading, &mut d, b"");
+    assert!(matches!(r, TransactionOutcome::TimedOut));
+}

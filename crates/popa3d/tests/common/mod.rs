@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use pop3_mailbox::Mbox;
 use pop3_proto::Listing;
-use popa3d::driver::{run_authorization, run_transaction, AuthOutcome, TransactionOutcome};
+use popa3d::driver::{run_authorization, run_transaction, AuthOutcome};
 use popa3d::messages;
 
 pub fn compliance_dir() -> PathBuf {
@@ -142,19 +142,14 @@ pub fn run_ours(f: &Fixture, cmds: &[String], tmp: &Path) -> Ours {
         Ok(mut m) => {
             let total: u64 = (0..m.count()).map(|i| m.size(i)).sum();
             logs.push(format!("<30>{}", messages::loaded(m.count(), total)));
-            match run_transaction(&mut input, &mut out, &mut m, &pipelined) {
-                TransactionOutcome::Quit(t) => logs.push(format!("<30>{}", messages::quit(&t))),
-                TransactionOutcome::Disconnected => {
-                    logs.push(format!("<30>{}", messages::PREMATURE_DISCONNECT))
-                }
-                TransactionOutcome::Stale => logs.push(format!("<30>{}", messages::STALE)),
-                TransactionOutcome::UpdateFailed(_) => {
-                    logs.push(format!("<26>{}", messages::update_failed(mailbox)))
-                }
-                TransactionOutcome::ServerFailure(_) => {
-                    logs.push(format!("<26>{}", messages::server_failure(mailbox)))
-                }
-            }
+            let outcome = run_transaction(&mut input, &mut out, &mut m, &pipelined);
+            let (level, text) = messages::transaction_outcome(&outcome, mailbox);
+            let pri = match level {
+                messages::Level::Info => 30,
+                messages::Level::Notice => 29,
+                messages::Level::Crit => 26,
+            };
+            logs.push(format!("<{pri}>{text}"));
         }
     }
     let mbox_after = std::fs::read(&spool).ok();
