@@ -70,3 +70,15 @@ pub fn mbox(data: &[u8]) {
         }
     }
 }
+
+/// The privileged side's decoders of messages from the pre-auth process and the
+/// verifier: any input is refused or accepted without panicking, and whatever is accepted
+/// re-encodes to exactly the same bytes (so there is one valid encoding per message).
+pub fn privsep(data: &[u8]) {
+    if let Ok(req) = pop3_privsep::LoginRequest::decode(data) {
+        assert_eq!(req.encode().as_deref(), Some(data), "login request re-encodes differently");
+    }
+    if let Ok(v) = pop3_privsep::Verdict::decode(data) {
+        assert_eq!(v.encode(), data, "verdict re-encodes differently");
+    }
+}

@@ -36,3 +36,8 @@ fn session_chunks_corpus() {
 fn mbox_corpus() {
     run("mbox", popa3d_fuzz::mbox);
 }
+
+#[test]
+fn privsep_corpus() {
+    run("privsep", popa3d_fuzz::privsep);
+}
