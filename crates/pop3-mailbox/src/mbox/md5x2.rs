@@ -14,71 +14,24 @@
 const INIT: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
 
 /// The table T[1..64] of RFC 1321 §3.4: `floor(abs(sin(i)) * 2^32)`.
-const K: [u32; 64] = [
-    0xd76a_a478,
-    0xe8c7_b756,
-    0x2420_70db,
-    0xc1bd_ceee, //
-    0xf57c_0faf,
-    0x4787_c62a,
-    0xa830_4613,
-    0xfd46_9501, //
-    0x6980_98d8,
-    0x8b44_f7af,
-    0xffff_5bb1,
-    0x895c_d7be, //
-    0x6b90_1122,
-    0xfd98_7193,
-    0xa679_438e,
-    0x49b4_0821, //
-    0xf61e_2562,
-    0xc040_b340,
-    0x265e_5a51,
-    0xe9b6_c7aa, //
-    0xd62f_105d,
-    0x0244_1453,
-    0xd8a1_e681,
-    0xe7d3_fbc8, //
-    0x21e1_cde6,
-    0xc337_07d6,
-    0xf4d5_0d87,
-    0x455a_14ed, //
-    0xa9e3_e905,
-    0xfcef_a3f8,
-    0x676f_02d9,
-    0x8d2a_4c8a, //
-    0xfffa_3942,
-    0x8771_f681,
-    0x6d9d_6122,
-    0xfde5_380c, //
-    0xa4be_ea44,
-    0x4bde_cfa9,
-    0xf6bb_4b60,
-    0xbebf_bc70, //
-    0x289b_7ec6,
-    0xeaa1_27fa,
-    0xd4ef_3085,
-    0x0488_1d05, //
-    0xd9d4_d039,
-    0xe6db_99e5,
-    0x1fa2_7cf8,
-    0xc4ac_5665, //
-    0xf429_2244,
-    0x432a_ff97,
-    0xab94_23a7,
-    0xfc93_a039, //
-    0x655b_59c3,
-    0x8f0c_cc92,
-    0xffef_f47d,
-    0x8584_5dd1, //
-    0x6fa8_7e4f,
-    0xfe2c_e6e0,
-    0xa301_4314,
-    0x4e08_11a1, //
-    0xf753_7e82,
-    0xbd3a_f235,
-    0x2ad7_d2bb,
-    0xeb86_d391, //
+#[rustfmt::skip]
+static K: [u32; 64] = [
+    0xd76a_a478, 0xe8c7_b756, 0x2420_70db, 0xc1bd_ceee,
+    0xf57c_0faf, 0x4787_c62a, 0xa830_4613, 0xfd46_9501,
+    0x6980_98d8, 0x8b44_f7af, 0xffff_5bb1, 0x895c_d7be,
+    0x6b90_1122, 0xfd98_7193, 0xa679_438e, 0x49b4_0821,
+    0xf61e_2562, 0xc040_b340, 0x265e_5a51, 0xe9b6_c7aa,
+    0xd62f_105d, 0x0244_1453, 0xd8a1_e681, 0xe7d3_fbc8,
+    0x21e1_cde6, 0xc337_07d6, 0xf4d5_0d87, 0x455a_14ed,
+    0xa9e3_e905, 0xfcef_a3f8, 0x676f_02d9, 0x8d2a_4c8a,
+    0xfffa_3942, 0x8771_f681, 0x6d9d_6122, 0xfde5_380c,
+    0xa4be_ea44, 0x4bde_cfa9, 0xf6bb_4b60, 0xbebf_bc70,
+    0x289b_7ec6, 0xeaa1_27fa, 0xd4ef_3085, 0x0488_1d05,
+    0xd9d4_d039, 0xe6db_99e5, 0x1fa2_7cf8, 0xc4ac_5665,
+    0xf429_2244, 0x432a_ff97, 0xab94_23a7, 0xfc93_a039,
+    0x655b_59c3, 0x8f0c_cc92, 0xffef_f47d, 0x8584_5dd1,
+    0x6fa8_7e4f, 0xfe2c_e6e0, 0xa301_4314, 0x4e08_11a1,
+    0xf753_7e82, 0xbd3a_f235, 0x2ad7_d2bb, 0xeb86_d391,
 ];
 
 /// The left-rotation amount of each step (RFC 1321 §3.4).
@@ -132,13 +85,14 @@ fn i(x: u32, y: u32, z: u32) -> u32 {
     y ^ (x | !z)
 }
 
-/// One step, `a = b + ((a + fn(b,c,d) + X[k] + T[i]) <<< s)`, for each lane. A lane is
-/// `[a b c d x]`: the state variables in this step's order, and the message words.
+/// One step, `a = b + ((a + fn(b,c,d) + X[k] + T[i]) <<< s)`, for each lane, with `T`
+/// read from `$k`. A lane is `[a b c d x]`: the state variables in this step's order, and
+/// the message words.
 macro_rules! step {
-    ($fun:ident, $i:expr; $([$a:ident $b:ident $c:ident $d:ident $x:ident])+) => {
+    ($k:ident, $fun:ident, $i:expr; $([$a:ident $b:ident $c:ident $d:ident $x:ident])+) => {
         $(
             $a = $b.wrapping_add(
-                $a.wrapping_add(K[$i])
+                $a.wrapping_add($k[$i])
                     .wrapping_add($x[M[$i]])
                     .wrapping_add($fun($b, $c, $d))
                     .rotate_left(S[$i]),
@@ -150,34 +104,45 @@ macro_rules! step {
 /// Four steps, with the state variables rotating as in RFC 1321: [abcd], [dabc], [cdab],
 /// [bcda].
 macro_rules! four {
-    ($fun:ident, $i:expr; $([$a:ident $b:ident $c:ident $d:ident $x:ident])+) => {
-        step!($fun, $i; $([$a $b $c $d $x])+);
-        step!($fun, $i + 1; $([$d $a $b $c $x])+);
-        step!($fun, $i + 2; $([$c $d $a $b $x])+);
-        step!($fun, $i + 3; $([$b $c $d $a $x])+);
+    ($k:ident, $fun:ident, $i:expr; $([$a:ident $b:ident $c:ident $d:ident $x:ident])+) => {
+        step!($k, $fun, $i; $([$a $b $c $d $x])+);
+        step!($k, $fun, $i + 1; $([$d $a $b $c $x])+);
+        step!($k, $fun, $i + 2; $([$c $d $a $b $x])+);
+        step!($k, $fun, $i + 3; $([$b $c $d $a $x])+);
     };
 }
 
-/// All 64 steps of one block, for each lane.
+/// All 64 steps of one block, for each lane, with `T` read from `$k`.
 macro_rules! rounds {
-    ($($lane:tt)+) => {
-        four!(f, 0; $($lane)+);
-        four!(f, 4; $($lane)+);
-        four!(f, 8; $($lane)+);
-        four!(f, 12; $($lane)+);
-        four!(g, 16; $($lane)+);
-        four!(g, 20; $($lane)+);
-        four!(g, 24; $($lane)+);
-        four!(g, 28; $($lane)+);
-        four!(h, 32; $($lane)+);
-        four!(h, 36; $($lane)+);
-        four!(h, 40; $($lane)+);
-        four!(h, 44; $($lane)+);
-        four!(i, 48; $($lane)+);
-        four!(i, 52; $($lane)+);
-        four!(i, 56; $($lane)+);
-        four!(i, 60; $($lane)+);
+    ($k:ident; $($lane:tt)+) => {
+        four!($k, f, 0; $($lane)+);
+        four!($k, f, 4; $($lane)+);
+        four!($k, f, 8; $($lane)+);
+        four!($k, f, 12; $($lane)+);
+        four!($k, g, 16; $($lane)+);
+        four!($k, g, 20; $($lane)+);
+        four!($k, g, 24; $($lane)+);
+        four!($k, g, 28; $($lane)+);
+        four!($k, h, 32; $($lane)+);
+        four!($k, h, 36; $($lane)+);
+        four!($k, h, 40; $($lane)+);
+        four!($k, h, 44; $($lane)+);
+        four!($k, i, 48; $($lane)+);
+        four!($k, i, 52; $($lane)+);
+        four!($k, i, 56; $($lane)+);
+        four!($k, i, 60; $($lane)+);
     };
+}
+
+/// The table T, read through [`std::hint::black_box`] so that the compiler does not see
+/// the constants. It only changes the order of the additions: with known constants LLVM
+/// reassociates `a + T[i] + X[k] + fn(b,c,d)` to add the constant last, after the
+/// function of B, which puts one more addition on the dependency chain of every step.
+/// Loaded from memory, `a + T[i] + X[k]` is computed ahead, off the chain: roughly
+/// 10-20% faster here, for one lane and for two.
+#[inline(always)]
+fn table() -> &'static [u32; 64] {
+    std::hint::black_box(&K)
 }
 
 /// The sixteen little-endian message words of a block.
@@ -194,7 +159,8 @@ fn words(block: &[u8; 64]) -> [u32; 16] {
 fn compress1(s: &mut [u32; 4], block: &[u8; 64]) {
     let x0 = words(block);
     let [mut a0, mut b0, mut c0, mut d0] = *s;
-    rounds!([a0 b0 c0 d0 x0]);
+    let k = table();
+    rounds!(k; [a0 b0 c0 d0 x0]);
     s[0] = s[0].wrapping_add(a0);
     s[1] = s[1].wrapping_add(b0);
     s[2] = s[2].wrapping_add(c0);
@@ -207,7 +173,8 @@ fn compress2(s0: &mut [u32; 4], block0: &[u8; 64], s1: &mut [u32; 4], block1: &[
     let x1 = words(block1);
     let [mut a0, mut b0, mut c0, mut d0] = *s0;
     let [mut a1, mut b1, mut c1, mut d1] = *s1;
-    rounds!([a0 b0 c0 d0 x0] [a1 b1 c1 d1 x1]);
+    let k = table();
+    rounds!(k; [a0 b0 c0 d0 x0] [a1 b1 c1 d1 x1]);
     s0[0] = s0[0].wrapping_add(a0);
     s0[1] = s0[1].wrapping_add(b0);
     s0[2] = s0[2].wrapping_add(c0);

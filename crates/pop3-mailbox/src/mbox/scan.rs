@@ -22,6 +22,8 @@
 //!   docs/differences-from-popa3d.md).
 
 use md5::{Digest, Md5};
+
+use super::md5x2;
 use memchr::memmem;
 
 use super::uidl::HeaderSelector;
@@ -105,7 +107,9 @@ struct Current {
     /// Offset of the blank line ending the headers, once seen.
     header_end: Option<u64>,
     lf_count: u64,
-    md5: Md5,
+    /// Set once this message's hashed header lines outgrow [`HASH_BUFFER`]: from then on
+    /// they are hashed as they stream past, so memory never grows with header size.
+    md5: Option<Md5>,
     select: HeaderSelector,
 }
 
@@ -120,6 +124,11 @@ pub struct Scanner {
     prev_blank: bool,
     cur: Option<Current>,
     entries: Vec<Entry>,
+    /// The current message's hashed header lines (unless it streams; see `Current::md5`).
+    hashed: Vec<u8>,
+    /// A closed message whose digest waits for a partner, and its hashed lines.
+    pending: Option<usize>,
+    pending_hashed: Vec<u8>,
     finder: memmem::Finder<'static>,
 }
 
@@ -146,13 +155,17 @@ impl Scanner {
             prev_blank: true,
             cur: None,
             entries: Vec::new(),
+            hashed: Vec::with_capacity(HASH_BUFFER),
+            pending: None,
+            pending_hashed: Vec::with_capacity(HASH_BUFFER),
             finder: memmem::FinderBuilder::new()
                 .build_forward_with_ranker(MailRanker, b"\n\nFrom "),
         }
     }
 
     /// Messages closed so far.
-    pub fn entries(&self) -> &[Entry] {
+    pub fn entries(&mut self) -> &[Entry] {
+        self.flush_pending();
         &self.entries
     }
 
@@ -221,7 +234,7 @@ impl Scanner {
                     };
                     if let Some(cur) = self.cur.as_mut() {
                         if hashed {
-                            cur.md5.update(&rest[..n]);
+                            hash(cur, &mut self.hashed, &rest[..n]);
                         }
                         if line_end {
                             cur.lf_count += 1;
@@ -299,7 +312,7 @@ impl Scanner {
             match memchr::memchr(b'\n', line) {
                 Some(j) => {
                     if hashed {
-                        cur.md5.update(&line[..=j]);
+                        hash(cur, &mut self.hashed, &line[..=j]);
                     }
                     cur.lf_count += 1;
                     i += j + 1;
@@ -362,7 +375,7 @@ impl Scanner {
             data_offset: raw_offset,
             header_end: None,
             lf_count: 0,
-            md5: Md5::new(),
+            md5: None,
             select: HeaderSelector::default(),
         });
         self.state = State::FromLine;
@@ -396,9 +409,40 @@ impl Scanner {
             data_len,
             raw_len: end - cur.raw_offset,
             size,
-            digest: cur.md5.finalize().into(),
+            digest: [0; 16],
             unterminated,
         });
+        let index = self.entries.len() - 1;
+        match cur.md5 {
+            Some(md5) => self.entries[index].digest = md5.finalize().into(),
+            None => self.digest_buffered(index),
+        }
+    }
+
+    /// Hashes the buffered header lines of entry `index`. Digests are computed two
+    /// messages at a time ([`md5x2`]): MD5 is one long dependency chain per block, and two
+    /// independent chains run in the time of little more than one.
+    fn digest_buffered(&mut self, index: usize) {
+        match self.pending.take() {
+            Some(other) => {
+                let (a, b) = md5x2::md5_pair(&self.pending_hashed, &self.hashed);
+                self.entries[other].digest = a;
+                self.entries[index].digest = b;
+                self.hashed.clear();
+            }
+            None => {
+                std::mem::swap(&mut self.hashed, &mut self.pending_hashed);
+                self.hashed.clear();
+                self.pending = Some(index);
+            }
+        }
+    }
+
+    /// Computes the digest still waiting for a partner.
+    fn flush_pending(&mut self) {
+        if let Some(index) = self.pending.take() {
+            self.entries[index].digest = md5x2::md5_one(&self.pending_hashed);
+        }
     }
 
     fn finish_eof(&mut self) -> Result<(), ParseError> {
@@ -417,7 +461,8 @@ impl Scanner {
     }
 
     /// Consumes the scanner, returning every message.
-    pub fn into_entries(self) -> Vec<Entry> {
+    pub fn into_entries(mut self) -> Vec<Entry> {
+        self.flush_pending();
         self.entries
     }
 }
@@ -437,6 +482,24 @@ impl memchr::arch::all::packedpair::HeuristicFrequencyRank for MailRanker {
             b'F' => 100,
             _ => 128,
         }
+    }
+}
+
+/// Hashed header lines buffered per message before it switches to streaming MD5. Typical
+/// messages hash a few hundred bytes (the first Received: line and Delivered-To:).
+const HASH_BUFFER: usize = 4096;
+
+/// Feeds hashed header bytes of the current message to its buffer or its MD5 stream.
+fn hash(cur: &mut Current, buf: &mut Vec<u8>, bytes: &[u8]) {
+    if cur.md5.is_none() && buf.len() + bytes.len() > HASH_BUFFER {
+        let mut md5 = Md5::new();
+        md5.update(&buf[..]);
+        buf.clear();
+        cur.md5 = Some(md5);
+    }
+    match cur.md5.as_mut() {
+        Some(md5) => md5.update(bytes),
+        None => buf.extend_from_slice(bytes),
     }
 }
 
