@@ -5,6 +5,10 @@
 #   - system tools used by scripts/ref-popa3d and compliance/: unshare and mount
 #     (util-linux, mount), openssl, python3, dpkg-deb, PAM (pam_unix and
 #     /etc/pam.d/common-*);
+#   - for scripts/sysenv and the real-client interop tests (crates/popa3d/tests/
+#     interop.rs): ip (iproute2, to bring up lo in a private network namespace) and
+#     the POP3 clients curl, fetchmail, getmail6 and mpop (Python's poplib is in
+#     python3);
 #   - the reference: Debian's popa3d 1.0.3-1.1, fetched with `apt-get download` into
 #     target/reference/ and unpacked there (target/reference/usr/sbin/popa3d).  It is
 #     never installed on the host: no service, no account, no /etc change.
@@ -57,6 +61,11 @@ need coreutils command -v timeout
 need libpam-modules have_pam_unix
 need libpam-runtime test -e /etc/pam.d/common-auth
 need libpam0g have_libpam
+need iproute2 command -v ip
+need curl command -v curl
+need fetchmail command -v fetchmail
+need getmail6 command -v getmail
+need mpop command -v mpop
 pkgs=("${missing[@]}")
 if [ ${#pkgs[@]} -gt 0 ]; then
     note "installing ${pkgs[*]}"

@@ -76,7 +76,11 @@ pub fn mbox(data: &[u8]) {
 /// re-encodes to exactly the same bytes (so there is one valid encoding per message).
 pub fn privsep(data: &[u8]) {
     if let Ok(req) = pop3_privsep::LoginRequest::decode(data) {
-        assert_eq!(req.encode().as_deref(), Some(data), "login request re-encodes differently");
+        assert_eq!(
+            req.encode().as_deref(),
+            Some(data),
+            "login request re-encodes differently"
+        );
     }
     if let Ok(v) = pop3_privsep::Verdict::decode(data) {
         assert_eq!(v.encode(), data, "verdict re-encodes differently");

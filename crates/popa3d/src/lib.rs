@@ -3,7 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod cli;
 pub mod config;
 pub mod driver;
 pub mod messages;
+pub mod server;
 pub mod syslog;

@@ -1,0 +1,78 @@
+//! `popa3d`: the POP3 server, with popa3d's command line. See `popa3d --help`,
+//! docs/configuration.md and docs/privsep.md.
+//!
+//! In inetd mode fds 0, 1 and 2 are all the client's socket: nothing may be printed
+//! there. Problems are logged to syslog, and also printed when stderr is a terminal
+//! (someone running it by hand).
+#![forbid(unsafe_code)]
+
+use std::io::IsTerminal;
+
+use popa3d::cli::{self, Command};
+use popa3d::config::Config;
+use popa3d::syslog::Syslog;
+
+/// Reports a start-up failure where a human may see it, then exits 1.
+fn die(syslog: Option<&Syslog>, msg: &str) -> ! {
+    if let Some(s) = syslog {
+        s.log(popa3d::messages::Level::Crit, msg);
+    }
+    if std::io::stderr().is_terminal() {
+        eprintln!("popa3d: {msg}");
+    }
+    std::process::exit(1);
+}
+
+fn main() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    let config_path = match command {
+        Command::Version => {
+            println!("{}", cli::VERSION);
+            return;
+        }
+        Command::Help => {
+            print!("{}", cli::HELP);
+            return;
+        }
+        Command::Standalone { .. } => {
+            eprintln!("popa3d: standalone mode (-D) is not implemented yet; use inetd mode");
+            std::process::exit(1);
+        }
+        Command::Inetd { config } => config,
+    };
+    let config = match &config_path {
+        Some(p) => match Config::load(p) {
+            Ok(c) => c,
+            Err(e) => {
+                let syslog = Syslog::open(&Config::default().syslog_socket);
+                die(Some(&syslog), &e.to_string());
+            }
+        },
+        None => Config::default(),
+    };
+    let syslog = Syslog::open(&config.syslog_socket);
+    for warning in config.warnings() {
+        syslog.notice(&warning);
+    }
+    if pop3_sys::privileges::euid() != 0 {
+        die(
+            Some(&syslog),
+            "must be started as root: it switches to the popa3d user before reading a byte from \
+             the client and to the mail user after login (see docs/privsep.md)",
+        );
+    }
+    pop3_sys::process::set_umask(0o077);
+    // Nothing inherited beyond the client socket and the syslog socket may reach the
+    // pre-auth process.
+    let mut keep = vec![0, 1, 2];
+    keep.extend(syslog.raw_fd());
+    pop3_sys::process::close_other_fds(&keep);
+    std::process::exit(popa3d::server::inetd(&config, &syslog));
+}

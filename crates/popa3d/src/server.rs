@@ -1,0 +1,317 @@
+//! One POP3 session in popa3d's process model, inetd mode: the client is on fds 0 and 1
+//! and the process starts as root. docs/privsep.md describes each process.
+//!
+//! ```text
+//!  root (this process)
+//!   ├─ fork ─▶ pre-auth: chroot, user "popa3d", no_new_privs, rlimits, Landlock,
+//!   │          seccomp; speaks AUTHORIZATION; sends one LoginRequest; exits
+//!   │  reads the request as hostile input (pop3_privsep), never a client byte
+//!   ├─ fork ─▶ verifier: root; one password check (shadow, PAM or passwd-file);
+//!   │          sends one Verdict; exits, taking shadow data and PAM state with it
+//!   └─ success: becomes the mail user for good, opens the mailbox with the user's
+//!      rights alone, serves TRANSACTION and UPDATE
+//!      failure: becomes "popa3d" in the chroot, logs, answers -ERR, exits
+//! ```
+//!
+//! Only this file and the verifier run as root. Root's work between the forks is:
+//! reading two bounded messages from pipes, checking lengths, logging and switching
+//! users.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use pop3_auth::{Authenticator, Backend};
+use pop3_mailbox::Mbox;
+use pop3_privsep::{LoginRequest, Verdict};
+use pop3_proto::Listing;
+use pop3_sys::poll::TimedFd;
+use pop3_sys::privileges;
+use pop3_sys::process::{self, Exit, Fork};
+use pop3_sys::sandbox::{self, Confinement};
+
+use crate::config::{AuthKind, Config};
+use crate::driver::{self, AuthOutcome};
+use crate::messages::{self, Level};
+use crate::syslog::{escape, Syslog};
+
+/// popa3d's reply to any failed login (research/popa3d.md §3.3): the same bytes for an
+/// unknown user, a wrong password and root.
+const AUTH_FAILED: &[u8] = b"-ERR Authentication failed (bad password?)\r\n";
+
+/// How the privileged side's checks of a peer process went wrong. Each is fatal.
+#[derive(Debug)]
+enum Fatal {
+    /// A system call failed: (what, error), logged as popa3d does ("fork: ...").
+    Sys(&'static str, io::Error),
+    /// A peer process sent something that is not one valid message.
+    Peer(&'static str, String),
+}
+
+fn log(syslog: &Syslog, level: Level, msg: &str) {
+    syslog.log(level, msg);
+}
+
+/// Runs one session on fds 0/1 and returns the process's exit status.
+pub fn inetd(config: &Config, syslog: &Syslog) -> i32 {
+    match session(config, syslog) {
+        Ok(code) => code,
+        Err(Fatal::Sys(what, e)) => {
+            log(syslog, Level::Crit, &format!("{what}: {e}"));
+            1
+        }
+        Err(Fatal::Peer(who, why)) => {
+            log(
+                syslog,
+                Level::Crit,
+                &format!("{who} sent an invalid message: {why}"),
+            );
+            1
+        }
+    }
+}
+
+fn sys<T>(what: &'static str, r: io::Result<T>) -> Result<T, Fatal> {
+    r.map_err(|e| Fatal::Sys(what, e))
+}
+
+/// The client connection as timed reader and writer.
+fn client(config: &Config) -> Result<(TimedFd, TimedFd), Fatal> {
+    let input = sys("dup", io::stdin().as_fd().try_clone_to_owned())?;
+    let output = sys("dup", io::stdout().as_fd().try_clone_to_owned())?;
+    Ok((
+        TimedFd::new(input, Some(config.timeout), Some(config.write_timeout)),
+        TimedFd::new(output, Some(config.timeout), Some(config.write_timeout)),
+    ))
+}
+
+/// Reads a peer's whole message: at most `max` bytes, then EOF. More is a protocol
+/// violation; a read error counts as no message, as in popa3d.
+fn read_message(fd: OwnedFd, max: usize) -> Result<Vec<u8>, Fatal> {
+    let mut f = File::from(fd);
+    let mut buf = Vec::with_capacity(max + 1);
+    match (&mut f).take(max as u64 + 1).read_to_end(&mut buf) {
+        Ok(n) if n > max => Err(Fatal::Peer(
+            "peer process",
+            format!("more than {max} bytes"),
+        )),
+        Ok(_) => Ok(buf),
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
+fn exit_code(e: Exit) -> i32 {
+    match e {
+        Exit::Exited(c) => c,
+        Exit::Signaled(_) => 1,
+    }
+}
+
+fn session(config: &Config, syslog: &Syslog) -> Result<i32, Fatal> {
+    let unpriv = sys("getpwnam", privileges::lookup_user(&config.user))?.ok_or_else(|| {
+        Fatal::Sys(
+            "getpwnam",
+            io::Error::other(format!("\"{}\": No such user", config.user)),
+        )
+    })?;
+
+    // AUTHORIZATION in a confined child.
+    let (rx, tx) = sys("pipe", process::pipe())?;
+    let pid = match sys("fork", process::fork())? {
+        Fork::Child => {
+            drop(rx);
+            let code = preauth(config, syslog, unpriv.uid, unpriv.gid, tx);
+            process::exit_now(code);
+        }
+        Fork::Parent(pid) => pid,
+    };
+    drop(tx);
+    let mut raw = read_message(rx, LoginRequest::MAX_LEN)?;
+    let child_status = exit_code(sys("waitpid", process::wait(pid))?);
+    if raw.is_empty() {
+        become_unprivileged(config, unpriv.uid, unpriv.gid)?;
+        log(syslog, Level::Info, messages::DIDNT_AUTHENTICATE);
+        return Ok(child_status);
+    }
+    let request =
+        LoginRequest::decode(&raw).map_err(|e| Fatal::Peer("pre-auth process", e.to_string()));
+    zeroize::Zeroize::zeroize(&mut raw);
+    let request = request?;
+
+    // One password check in a short-lived child.
+    let verdict = verify(config, syslog, &request)?;
+    let user_for_log = escape(&request.user, 40);
+    let LoginRequest {
+        password,
+        pipelined,
+        ..
+    } = request;
+    drop(password);
+
+    match verdict {
+        Verdict::Fail { known } => {
+            become_unprivileged(config, unpriv.uid, unpriv.gid)?;
+            let who = if known {
+                user_for_log.as_str()
+            } else {
+                "UNKNOWN USER"
+            };
+            log(
+                syslog,
+                Level::Notice,
+                &format!("Authentication failed for {who}"),
+            );
+            let (_, mut out) = client(config)?;
+            let _ = out.write_all(AUTH_FAILED);
+            Ok(child_status)
+        }
+        Verdict::Pass {
+            uid, gid, mailbox, ..
+        } => {
+            log(
+                syslog,
+                Level::Info,
+                &format!("Authentication passed for {user_for_log}"),
+            );
+            sys("setuid", privileges::drop_to(uid, gid))?;
+            transaction(config, syslog, &path_from(mailbox), &pipelined)
+        }
+    }
+}
+
+fn path_from(bytes: Vec<u8>) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(bytes))
+}
+
+/// The pre-auth child: confine, speak AUTHORIZATION, hand over USER and PASS.
+fn preauth(config: &Config, syslog: &Syslog, uid: u32, gid: u32, tx: OwnedFd) -> i32 {
+    let (mut input, mut output) = match client(config) {
+        Ok(c) => c,
+        Err(_) => return 1,
+    };
+    let confinement = Confinement::new(config.chroot.clone(), uid, gid);
+    if let Err(e) = sandbox::confine(&confinement) {
+        log(
+            syslog,
+            Level::Crit,
+            &format!("confining the pre-auth process: {e}"),
+        );
+        return 1;
+    }
+    match driver::run_authorization(&mut input, &mut output) {
+        AuthOutcome::Login {
+            user,
+            password,
+            pipelined,
+        } => {
+            let request = LoginRequest {
+                user,
+                password,
+                pipelined,
+            };
+            let Some(mut bytes) = request.encode() else {
+                return 1;
+            };
+            let r = File::from(tx).write_all(&bytes);
+            zeroize::Zeroize::zeroize(&mut bytes);
+            i32::from(r.is_err())
+        }
+        AuthOutcome::Quit | AuthOutcome::Disconnected | AuthOutcome::TimedOut => 0,
+    }
+}
+
+/// Runs the password check in a child that exits right after, so no shadow entry, hash
+/// or PAM handle stays in this process.
+fn verify(config: &Config, syslog: &Syslog, request: &LoginRequest) -> Result<Verdict, Fatal> {
+    let (rx, tx) = sys("pipe", process::pipe())?;
+    match sys("fork", process::fork())? {
+        Fork::Child => {
+            drop(rx);
+            let verdict = check_password(config, syslog, request);
+            let code = i32::from(File::from(tx).write_all(&verdict.encode()).is_err());
+            process::exit_now(code);
+        }
+        Fork::Parent(pid) => {
+            drop(tx);
+            let raw = read_message(rx, Verdict::MAX_LEN)?;
+            let status = sys("waitpid", process::wait(pid))?;
+            if status != Exit::Exited(0) {
+                return Err(Fatal::Peer("verifier", format!("exited with {status:?}")));
+            }
+            Verdict::decode(&raw).map_err(|e| Fatal::Peer("verifier", e.to_string()))
+        }
+    }
+}
+
+/// In the verifier: the backend's verdict, with the mailbox path filled in.
+fn check_password(config: &Config, syslog: &Syslog, request: &LoginRequest) -> Verdict {
+    let backend = match &config.auth {
+        AuthKind::Shadow => Backend::Shadow,
+        AuthKind::Pam => Backend::Pam {
+            service: config.pam_service.clone(),
+        },
+        AuthKind::PasswdFile => Backend::PasswdFile {
+            path: config.passwd_file.clone(),
+        },
+    };
+    let auth: Box<dyn Authenticator> = backend.authenticator(None);
+    match auth.verify(&request.user, request.password.as_bytes()) {
+        pop3_auth::Verdict::Pass(account) => {
+            // popa3d: the mailbox is the spool plus the user name as typed.
+            let mailbox = account
+                .mailbox
+                .unwrap_or_else(|| config.spool.join(path_from(request.user.clone())));
+            Verdict::Pass {
+                name: account.name.into_bytes(),
+                uid: account.uid,
+                gid: account.gid,
+                mailbox: mailbox.into_os_string().into_encoded_bytes(),
+            }
+        }
+        pop3_auth::Verdict::Fail { known } => Verdict::Fail { known },
+        // The check could not be made (an unusable passwd-file, a failing lookup): the
+        // client gets the same reply as for a wrong password, the log says why.
+        pop3_auth::Verdict::Error(e) => {
+            syslog.log(Level::Crit, &format!("authentication: {e}"));
+            Verdict::Fail { known: false }
+        }
+    }
+}
+
+/// What popa3d does before logging a failed or abandoned login: give up root for the
+/// pre-auth identity, in the chroot.
+fn become_unprivileged(config: &Config, uid: u32, gid: u32) -> Result<(), Fatal> {
+    sys("chroot", sandbox::enter_chroot(&config.chroot))?;
+    sys("setuid", privileges::drop_to(uid, gid))
+}
+
+/// TRANSACTION and UPDATE, as the mail user.
+fn transaction(
+    config: &Config,
+    syslog: &Syslog,
+    mailbox: &Path,
+    pipelined: &[u8],
+) -> Result<i32, Fatal> {
+    let (mut input, mut output) = client(config)?;
+    let name = mailbox.display().to_string();
+    let mut mbox = match Mbox::open(mailbox) {
+        Ok(m) => m,
+        Err(e) => {
+            log(
+                syslog,
+                Level::Notice,
+                &format!("{}: {e}", messages::load_failed(&name)),
+            );
+            let _ = output.write_all(b"-ERR\r\n");
+            return Ok(0);
+        }
+    };
+    let total: u64 = (0..mbox.count()).map(|i| mbox.size(i)).sum();
+    log(syslog, Level::Info, &messages::loaded(mbox.count(), total));
+    let outcome = driver::run_transaction(&mut input, &mut output, &mut mbox, pipelined);
+    let (level, text) = messages::transaction_outcome(&outcome, &name);
+    log(syslog, level, &text);
+    Ok(0)
+}
