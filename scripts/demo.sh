@@ -1,30 +1,34 @@
 #!/usr/bin/env bash
-# Serves a demo mailbox on 127.0.0.1 so that a real POP3 client can fetch from it at once:
-#   curl pop3://127.0.0.1:1110/      (LIST)     curl pop3://127.0.0.1:1110/1   (RETR 1)
-# Each connection runs `popa3d-admin serve`, the real TRANSACTION-state engine and mbox
-# maildrop, behind socat as the inetd. Login (USER/PASS and the privilege-separated
-# server) comes with the `popa3d` binary; until then this mode is pre-authenticated.
-# Usage: scripts/demo.sh [PORT]     (Ctrl-C stops it)
+# Runs popa3d-rs on 127.0.0.1 so that a real POP3 client can log in and fetch at once:
+#   curl pop3://demo:demo@127.0.0.1:1110/      (LIST)
+#   curl pop3://demo:demo@127.0.0.1:1110/1     (RETR 1)
+# This is the real server in inetd mode (socat plays inetd): a confined pre-auth
+# process, a password check against a generated passwd-file user, the switch to the
+# mail user, the mbox maildrop. Everything lives in a temporary directory removed on
+# exit; no account or file of the host is changed. Log lines are printed here.
+# Usage (as root: the server switches users): scripts/demo.sh [PORT]   (Ctrl-C stops it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${1:-1110}
 
-if ! command -v socat >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get install -y -qq socat >/dev/null || { apt-get update -qq && apt-get install -y -qq socat >/dev/null; }
-  else
-    echo "demo.sh: needs socat (apt-get install socat)" >&2
-    exit 1
-  fi
+if [ "$(id -u)" != 0 ]; then
+  echo "demo.sh: run as root: popa3d starts as root to switch users (docs/privsep.md)" >&2
+  exit 1
 fi
-cargo build --release -q -p popa3d --bin popa3d-admin
-bin=$PWD/target/release/popa3d-admin
+need() { command -v "$1" >/dev/null || { apt-get install -y -qq "$2" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }; }
+need socat socat
+need openssl openssl
+cargo build --release -q -p popa3d --bin popa3d
+bin=$PWD/target/release/popa3d
 
 dir=$(mktemp -d /tmp/popa3d-demo.XXXXXX)
 chmod 755 "$dir"
-trap 'rm -rf "$dir"' EXIT
-mbox=$dir/demo
-cat > "$mbox" <<'MBOX'
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
+trap cleanup EXIT
+mkdir -m 755 "$dir/empty"                       # the pre-auth process's chroot
+uid=65533                                        # the demo mail user (no host account needed)
+cat > "$dir/demo.mbox" <<'MBOX'
 From alice@example.org Mon Jan  1 00:00:00 2024
 Received: from mx.example.org by mail.example.net; Mon, 1 Jan 2024 00:00:00 +0000
 Date: Mon, 1 Jan 2024 00:00:00 +0000
@@ -42,16 +46,34 @@ From: Bob <bob@example.org>
 Message-ID: <second@example.org>
 Subject: A second message
 
-Try: curl pop3://127.0.0.1:PORT/ -X UIDL
+Try: curl pop3://demo:demo@127.0.0.1:PORT/ -X UIDL
 MBOX
-sed -i "s/PORT/$port/" "$mbox"
-# Run as root, `serve` becomes the mailbox's owner; give it an unprivileged one.
-if [ "$(id -u)" = 0 ]; then chown nobody:nogroup "$mbox"; fi
-chmod 600 "$mbox"
-
-echo "popa3d-rs demo: serving $mbox on 127.0.0.1:$port (pre-authenticated TRANSACTION state)"
-echo "  list:   curl pop3://127.0.0.1:$port/"
-echo "  fetch:  curl pop3://127.0.0.1:$port/1"
-echo "  UIDLs:  curl pop3://127.0.0.1:$port/ -X UIDL"
+sed -i "s/PORT/$port/" "$dir/demo.mbox"
+chown "$uid:$uid" "$dir/demo.mbox"
+chmod 600 "$dir/demo.mbox"
+hash=$(openssl passwd -6 demo)
+printf 'demo:{SHA512-CRYPT}%s:%s:%s::/nonexistent::userdb_mail=mbox:%s\n' "$hash" "$uid" "$uid" "$dir/demo.mbox" > "$dir/passwd"
+chmod 600 "$dir/passwd"
+cat > "$dir/popa3d.toml" <<EOF2
+auth = "passwd-file"
+passwd_file = "$dir/passwd"
+user = "nobody"
+chroot = "$dir/empty"
+syslog_socket = "$dir/log"
+EOF2
+# A syslog socket of our own, printed to the terminal.
+python3 -u -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+while True:
+    print("  log:", s.recv(4096).decode(errors="replace"))
+' "$dir/log" & pids+=($!)
+socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$bin -c $dir/popa3d.toml" & pids+=($!)
+sleep 0.5
+echo "popa3d-rs demo on 127.0.0.1:$port: user demo, password demo"
+echo "  list:   curl pop3://demo:demo@127.0.0.1:$port/"
+echo "  fetch:  curl pop3://demo:demo@127.0.0.1:$port/1"
+echo "  UIDLs:  curl pop3://demo:demo@127.0.0.1:$port/ -X UIDL"
 echo "Ctrl-C to stop."
-socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$bin serve $mbox"
+wait
