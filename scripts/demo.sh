@@ -26,6 +26,7 @@ chmod 755 "$dir"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 mkdir -m 755 "$dir/empty"                       # the pre-auth process's chroot
 uid=65533                                        # the demo mail user (no host account needed)
 cat > "$dir/demo.mbox" <<'MBOX'
