@@ -7,7 +7,7 @@
 //! accounts below, Debian's `/etc/pam.d/popa3d` (common-auth + common-account) and a
 //! second service with a pam_access rule on the client address, and hides `/dev/log`
 //! and nscd's socket (so pam_unix's failure lines stay out of the host's log and
-//! lookups do not go to a host cache). The tests in `mod ns` then run in there; outside
+//! lookups do not go to a host cache). The tests in `mod inside_namespace` then run in there; outside
 //! it they return at once. Everything disappears with the namespace.
 //!
 //! | account    | stored password                          | expected            |
@@ -102,7 +102,7 @@ printf '@include popa3d\naccount required pam_access.so accessfile=/etc/security
     >/etc/pam.d/popa3d-rhost
 printf -- '-:ALL:192.0.2.66\n+:ALL:ALL\n' >/etc/security/popa3d-test-access.conf
 
-exec "$exe" --include-ignored --test-threads 4 ns::
+exec "$exe" --include-ignored --test-threads 4 inside_namespace::
 "#;
 
 #[test]
@@ -141,13 +141,16 @@ fn system_databases_in_a_private_namespace() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("--- inside the namespace ---\n{stdout}\n{stderr}");
     assert!(out.status.success(), "the namespace tests failed");
-    // The inner run must have run every test of `mod ns`, not filtered them away.
-    let want = format!("test result: ok. {} passed; 0 failed", ns::COUNT);
+    // The inner run must have run every test of `mod inside_namespace`, not filtered them away.
+    let want = format!(
+        "test result: ok. {} passed; 0 failed",
+        inside_namespace::COUNT
+    );
     assert!(stdout.contains(&want), "expected {want:?}");
     assert!(host_files() == before, "the host's /etc changed");
 }
 
-mod ns {
+mod inside_namespace {
     use super::*;
     use pop3_auth::pam::Pam;
     use pop3_auth::shadow::Shadow;

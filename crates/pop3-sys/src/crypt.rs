@@ -58,9 +58,17 @@ pub fn wipe(buf: &mut [u8]) {
 }
 
 /// Bytes that are wiped when dropped: a password copy, a stored hash.
-/// `Debug` never shows the contents.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// `Debug` never shows the contents; `==` takes constant time for equal lengths.
+#[derive(Clone, Default)]
 pub struct Secret(Vec<u8>);
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        ct_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     pub fn new(bytes: Vec<u8>) -> Self {
