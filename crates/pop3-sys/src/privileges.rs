@@ -155,6 +155,7 @@ mod tests {
             .args([
                 "--exact",
                 "privileges::tests::child_side_of_drop_test",
+                "--include-ignored",
                 "--nocapture",
             ])
             .env("POP3_SYS_DROP_CHILD", "1")
