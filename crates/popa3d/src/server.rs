@@ -256,6 +256,9 @@ fn check_password(config: &Config, syslog: &Syslog, request: &LoginRequest) -> V
             path: config.passwd_file.clone(),
         },
     };
+    if matches!(backend, Backend::Pam { .. }) {
+        pop3_sys::pam::set_module_log_ident();
+    }
     let auth: Box<dyn Authenticator> = backend.authenticator(None);
     match auth.verify(&request.user, request.password.as_bytes()) {
         pop3_auth::Verdict::Pass(account) => {
