@@ -128,7 +128,17 @@ fn session(config: &Config, syslog: &Syslog) -> Result<i32, Fatal> {
     };
     drop(tx);
     let mut raw = read_message(rx, LoginRequest::MAX_LEN)?;
-    let child_status = exit_code(sys("waitpid", process::wait(pid))?);
+    let preauth_exit = sys("waitpid", process::wait(pid))?;
+    if let Exit::Signaled(sig) = preauth_exit {
+        // SIGSYS is the seccomp filter at work: something in that process tried a system
+        // call it never makes, which smells of an exploit. Say so, loudly.
+        log(
+            syslog,
+            Level::Crit,
+            &format!("pre-auth process killed by signal {sig}"),
+        );
+    }
+    let child_status = exit_code(preauth_exit);
     if raw.is_empty() {
         become_unprivileged(config, unpriv.uid, unpriv.gid)?;
         log(syslog, Level::Info, messages::DIDNT_AUTHENTICATE);
@@ -229,6 +239,11 @@ fn verify(config: &Config, syslog: &Syslog, request: &LoginRequest) -> Result<Ve
     match sys("fork", process::fork())? {
         Fork::Child => {
             drop(rx);
+            // The verifier runs as root and may run PAM modules: it gets no access to the
+            // client at all.
+            if detach_from_client().is_err() {
+                process::exit_now(1);
+            }
             let verdict = check_password(config, syslog, request);
             let code = i32::from(File::from(tx).write_all(&verdict.encode()).is_err());
             process::exit_now(code);
@@ -243,6 +258,15 @@ fn verify(config: &Config, syslog: &Syslog, request: &LoginRequest) -> Result<Ve
             Verdict::decode(&raw).map_err(|e| Fatal::Peer("verifier", e.to_string()))
         }
     }
+}
+
+/// Points fds 0, 1 and 2 at /dev/null.
+pub fn detach_from_client() -> io::Result<()> {
+    let null = File::options().read(true).write(true).open("/dev/null")?;
+    for fd in 0..=2 {
+        process::dup_onto(null.as_fd(), fd)?;
+    }
+    Ok(())
 }
 
 /// In the verifier: the backend's verdict, with the mailbox path filled in.

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use popa3d::cli::{self, Command};
 use popa3d::config::Config;
@@ -21,6 +22,23 @@ fn die(syslog: Option<&Syslog>, msg: &str) -> ! {
         eprintln!("popa3d: {msg}");
     }
     std::process::exit(1);
+}
+
+/// Sends fd 2 to /dev/null and panic messages to syslog (CRIT), so that nothing meant
+/// for an administrator is ever written to the client.
+fn quiet_stderr_and_panics(syslog: &Arc<Syslog>) {
+    if let Ok(null) = std::fs::File::options().write(true).open("/dev/null") {
+        let _ = pop3_sys::process::dup_onto(std::os::fd::AsFd::as_fd(&null), 2);
+    }
+    // The hook uses the socket opened before any fork: a confined process may not open
+    // another.
+    let syslog = Arc::clone(syslog);
+    std::panic::set_hook(Box::new(move |info| {
+        syslog.log(
+            popa3d::messages::Level::Crit,
+            &format!("internal error: {info}"),
+        );
+    }));
 }
 
 fn main() {
@@ -57,7 +75,7 @@ fn main() {
         },
         None => Config::default(),
     };
-    let syslog = Syslog::open(&config.syslog_socket);
+    let syslog = Arc::new(Syslog::open(&config.syslog_socket));
     for warning in config.warnings() {
         syslog.notice(&warning);
     }
@@ -68,6 +86,9 @@ fn main() {
              the client and to the mail user after login (see docs/privsep.md)",
         );
     }
+    // From here on stderr is the client's socket (inetd puts it on 0, 1 and 2): a panic
+    // message must never reach it. Panics abort in release builds; log them instead.
+    quiet_stderr_and_panics(&syslog);
     pop3_sys::process::set_umask(0o077);
     // Nothing inherited beyond the client socket and the syslog socket may reach the
     // pre-auth process.
