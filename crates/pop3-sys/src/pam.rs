@@ -492,6 +492,18 @@ pub fn authenticate_with_flags(
     Ok(PamOutcome::Success { user })
 }
 
+/// Sets libc's syslog identity to popa3d's (`openlog("popa3d", LOG_PID, LOG_DAEMON)`).
+/// PAM modules log through libc's `syslog()`; without this, pam_unix's lines carry the
+/// default ident without a PID and can no longer be matched to our own
+/// `Authentication failed` line, as they can with Debian's popa3d. Call it in the
+/// process that runs PAM, before `authenticate`.
+pub fn set_module_log_ident() {
+    static IDENT: &std::ffi::CStr = c"popa3d";
+    // SAFETY: IDENT is a static NUL-terminated string, so the pointer libc keeps stays
+    // valid for the life of the process; the flags are libc's constants.
+    unsafe { libc::openlog(IDENT.as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
@@ -615,16 +627,4 @@ mod tests {
         assert_eq!(PamCode(PAM_ACCT_EXPIRED).to_string(), "PAM_ACCT_EXPIRED");
         assert_eq!(PamCode(999).to_string(), "PAM error 999");
     }
-}
-
-/// Sets libc's syslog identity to popa3d's (`openlog("popa3d", LOG_PID, LOG_DAEMON)`).
-/// PAM modules log through libc's `syslog()`; without this, pam_unix's lines carry the
-/// default ident without a PID and can no longer be matched to our own
-/// `Authentication failed` line, as they can with Debian's popa3d. Call it in the
-/// process that runs PAM, before `authenticate`.
-pub fn set_module_log_ident() {
-    static IDENT: &std::ffi::CStr = c"popa3d";
-    // SAFETY: IDENT is a static NUL-terminated string, so the pointer libc keeps stays
-    // valid for the life of the process; the flags are libc's constants.
-    unsafe { libc::openlog(IDENT.as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
 }
