@@ -6,7 +6,6 @@
 //! every id reads back as the target and `setuid(0)` fails (OpenSSH's
 //! `permanently_set_uid` does the same check).
 
-use std::ffi::CString;
 use std::io;
 
 /// The calling process's effective uid.
@@ -66,42 +65,13 @@ pub struct Account {
     pub gid: u32,
 }
 
-/// Looks up `name` with getpwnam_r. `Ok(None)` if there is no such account.
+/// Looks up `name` in the passwd database: `Ok(None)` if there is no such account.
+/// Only the ids are kept; the rest of the entry (its password field wiped) is dropped.
 pub fn lookup_user(name: &str) -> io::Result<Option<Account>> {
-    let cname = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    loop {
-        // SAFETY: plain data; getpwnam_r fills it in.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer refers to live, writable memory of the stated size, and
-        // `cname` is NUL-terminated.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                cname.as_ptr(),
-                &mut pw,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        if result.is_null() {
-            return Ok(None);
-        }
-        // The password field points into `buf`; wipe it, we never need it from here.
-        buf.iter_mut().for_each(|b| *b = 0);
-        return Ok(Some(Account {
-            uid: pw.pw_uid,
-            gid: pw.pw_gid,
-        }));
-    }
+    Ok(crate::shadow::getpwnam_full(name)?.map(|pw| Account {
+        uid: pw.uid,
+        gid: pw.gid,
+    }))
 }
 
 #[cfg(test)]
