@@ -69,8 +69,7 @@ pub struct Mbox {
     stale: bool,
 }
 
-fn refused(path: &Path, why: impl std::fmt::Display) -> DropError {
-    let _ = path;
+fn refused(why: impl std::fmt::Display) -> DropError {
     DropError::Refused(why.to_string())
 }
 
@@ -107,16 +106,15 @@ impl Mbox {
             Err(e) => return Err(e.into()),
         };
         if !meta.file_type().is_file() {
-            return Err(refused(path, "not a regular file"));
+            return Err(refused("not a regular file"));
         }
         if meta.len() == 0 {
             return Ok(None);
         }
         if meta.len() > MAX_MAILBOX_OPEN_BYTES {
-            return Err(refused(
-                path,
-                format!("larger than {MAX_MAILBOX_OPEN_BYTES} bytes"),
-            ));
+            return Err(refused(format!(
+                "larger than {MAX_MAILBOX_OPEN_BYTES} bytes"
+            )));
         }
         let file = match File::options()
             .read(true)
@@ -127,13 +125,13 @@ impl Mbox {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) if e.raw_os_error() == Some(pop3_sys::ELOOP) => {
-                return Err(refused(path, "not a regular file"))
+                return Err(refused("not a regular file"))
             }
             Err(e) => return Err(e.into()),
         };
         let m = file.metadata()?;
         if !m.file_type().is_file() || m.dev() != meta.dev() || m.ino() != meta.ino() {
-            return Err(refused(path, "replaced while being opened"));
+            return Err(refused("replaced while being opened"));
         }
         Ok(Some(file))
     }
@@ -144,7 +142,7 @@ impl Mbox {
             return Ok(Mbox::empty(path));
         };
         lock::lock_wait(&file, LockKind::Shared)?;
-        let loaded = Self::load_locked(&file, path);
+        let loaded = Self::load_locked(&file);
         let unlocked = lock::unlock(&file);
         let (entries, uidls, stamp) = loaded?;
         unlocked?;
@@ -160,22 +158,26 @@ impl Mbox {
         })
     }
 
-    fn load_locked(file: &File, path: &Path) -> Result<(Vec<Entry>, Uidls, Stamp), DropError> {
+    fn load_locked(file: &File) -> Result<(Vec<Entry>, Uidls, Stamp), DropError> {
         let m = file.metadata()?;
         let size = m.len();
         if size > MAX_MAILBOX_OPEN_BYTES {
-            return Err(refused(
-                path,
-                format!("larger than {MAX_MAILBOX_OPEN_BYTES} bytes"),
-            ));
+            return Err(refused(format!(
+                "larger than {MAX_MAILBOX_OPEN_BYTES} bytes"
+            )));
         }
         let entries = match parse_file(file, size) {
             Ok(e) => e,
-            Err(ParseFailure::Format(p)) => return Err(refused(path, p)),
+            Err(ParseFailure::Format(p)) => return Err(refused(p)),
             Err(ParseFailure::Io(e)) => return Err(e.into()),
         };
         let digests: Vec<[u8; 16]> = entries.iter().map(|e| e.digest).collect();
-        let uidls = Uidls::assign(&digests, |i| content_md5(file, &entries[i]))?;
+        let mut buf = Vec::new();
+        let uidls = Uidls::assign(&digests, |i| {
+            // Only messages whose popa3d UIDL repeats get here, usually none.
+            buf.resize(64 * 1024, 0);
+            content_md5(file, &entries[i], &mut buf)
+        })?;
         settle(&m);
         Ok((entries, uidls, Stamp::of(&m)))
     }
@@ -494,25 +496,13 @@ fn parse_range(file: &File, start: u64, end: u64) -> Result<Vec<Entry>, ParseFai
 
 /// MD5 of a message as stored (From_ line and data, separator excluded): what tells
 /// apart messages whose popa3d UIDLs collide.
-fn content_md5(file: &File, e: &Entry) -> io::Result<[u8; 16]> {
+fn content_md5(file: &File, e: &Entry, buf: &mut [u8]) -> io::Result<[u8; 16]> {
     let mut md5 = Md5::new();
-    let mut buf = vec![0u8; FILE_BUFFER.min(64 * 1024)];
-    let end = e.data_offset + e.data_len;
-    let mut at = e.raw_offset;
-    while at < end {
-        let want = usize::try_from(end - at)
-            .unwrap_or(usize::MAX)
-            .min(buf.len());
-        let n = file.read_at(&mut buf[..want], at)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "mailbox shrank",
-            ));
-        }
-        md5.update(&buf[..n]);
-        at += n as u64;
-    }
+    let range = e.raw_offset..e.data_offset + e.data_len;
+    update::read_chunks(file, range, buf, |chunk, _| {
+        md5.update(chunk);
+        Ok(())
+    })?;
     Ok(md5.finalize().into())
 }
 

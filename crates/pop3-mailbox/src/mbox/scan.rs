@@ -163,12 +163,6 @@ impl Scanner {
         }
     }
 
-    /// Messages closed so far.
-    pub fn entries(&mut self) -> &[Entry] {
-        self.flush_pending();
-        &self.entries
-    }
-
     /// Parses as much of `buf` (the file from offset `self.offset()`) as can be decided
     /// on and returns the number of bytes consumed. With `eof` set, `buf` runs to the end
     /// of the range being parsed and everything is consumed.

@@ -45,23 +45,37 @@ pub fn compact_in_place(file: &File, plan: &Plan, end: u64) -> io::Result<u64> {
     Ok(cursor)
 }
 
-fn move_down(file: &File, src: Range<u64>, mut dst: u64, buf: &mut [u8]) -> io::Result<()> {
+fn move_down(file: &File, src: Range<u64>, dst: u64, buf: &mut [u8]) -> io::Result<()> {
     debug_assert!(dst <= src.start);
-    let mut at = src.start;
-    while at < src.end {
-        let want = usize::try_from(src.end - at)
+    let start = src.start;
+    read_chunks(file, src, buf, |chunk, at| {
+        file.write_all_at(chunk, dst + (at - start))
+    })
+}
+
+/// Reads `range` of `file` through `buf`, handing each chunk and its file offset to
+/// `each`. A file that ends before `range` does is an `UnexpectedEof` error: the mailbox
+/// shrank under us.
+pub(crate) fn read_chunks(
+    file: &File,
+    range: Range<u64>,
+    buf: &mut [u8],
+    mut each: impl FnMut(&[u8], u64) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut at = range.start;
+    while at < range.end {
+        let want = usize::try_from(range.end - at)
             .unwrap_or(usize::MAX)
             .min(buf.len());
         let n = file.read_at(&mut buf[..want], at)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                "mailbox shrank during update",
+                "mailbox shrank",
             ));
         }
-        file.write_all_at(&buf[..n], dst)?;
+        each(&buf[..n], at)?;
         at += n as u64;
-        dst += n as u64;
     }
     Ok(())
 }
