@@ -9,6 +9,7 @@ pub mod privileges;
 pub mod signals;
 
 // Process model and confinement (pre-auth child, verifier, session).
+pub mod net;
 pub mod poll;
 pub mod process;
 pub mod sandbox;

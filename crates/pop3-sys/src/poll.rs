@@ -28,6 +28,51 @@ pub fn wait_writable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Resul
     wait_for(fd, libc::POLLOUT, deadline(timeout))
 }
 
+/// Waits until at least one of `fds` is ready, or `timeout` has passed (`None`: no
+/// limit), for the daemon's loop over its listeners, its signalfd and its sessions.
+/// Returns, for each descriptor in order, whether it is readable (end of file, hang-up
+/// and error conditions count: the read that follows reports them). All `false` means
+/// the time ran out or a signal interrupted the wait; the caller just goes round again.
+pub fn wait_any_readable(
+    fds: &[BorrowedFd<'_>],
+    timeout: Option<Duration>,
+) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ts = timeout.map(|r| libc::timespec {
+        tv_sec: r.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: r.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `pfds` is a valid array of `pfds.len()` pollfds, `ts_ptr` is null or
+    // points to `ts`, which outlives the call, and a null mask leaves the mask unchanged.
+    let rc = unsafe {
+        libc::ppoll(
+            pfds.as_mut_ptr(),
+            pfds.len() as libc::nfds_t,
+            ts_ptr,
+            std::ptr::null(),
+        )
+    };
+    if rc == -1 {
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+        return Ok(vec![false; pfds.len()]);
+    }
+    let ready = libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
+    Ok(pfds.iter().map(|p| p.revents & ready != 0).collect())
+}
+
 /// `None` waits forever; so does a timeout too large to add to the clock.
 fn deadline(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))

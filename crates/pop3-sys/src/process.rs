@@ -24,6 +24,11 @@ impl Pid {
     pub fn as_raw(self) -> i32 {
         self.0
     }
+
+    /// The process with this number (one of our children, whose number we were told).
+    pub fn from_raw(raw: i32) -> Pid {
+        Pid(raw)
+    }
 }
 
 /// Which side of a [`fork`] we are on.
@@ -240,4 +245,84 @@ pub fn getpid() -> Pid {
 pub fn set_umask(mask: u32) -> u32 {
     // SAFETY: umask has no preconditions and cannot fail.
     unsafe { libc::umask((mask & 0o777) as libc::mode_t) as u32 }
+}
+
+/// Makes the calling process the leader of a new session and process group
+/// (setsid(2)): the daemon after it forks into the background, and each session of the
+/// daemon, so that a session and the processes it forks can be signalled as one group.
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: setsid has no memory-safety preconditions.
+    if unsafe { libc::setsid() } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sends `signal` to the process group led by `leader` (`kill(-leader, signal)`): a
+/// session of the daemon and its pre-auth and verifier processes. Only for groups this
+/// process created (see [`setsid`]); a `leader` of 1 or less is refused, since
+/// `kill(-1, ...)` and `kill(0, ...)` mean something else entirely.
+pub fn kill_group(leader: Pid, signal: i32) -> io::Result<()> {
+    if leader.0 <= 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal process group <= 1",
+        ));
+    }
+    // SAFETY: kill has no memory-safety preconditions; the group is checked above.
+    if unsafe { libc::kill(-leader.0, signal) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reaps one child that has ended, without waiting: `Ok(None)` when none has (or there
+/// are no children at all).
+pub fn try_wait_any() -> io::Result<Option<(Pid, Exit)>> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a live, writable int; waitpid writes only there.
+        let rc = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if rc == 0 {
+            return Ok(None);
+        }
+        if rc == -1 {
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::ECHILD) => return Ok(None),
+                _ => return Err(err),
+            }
+        }
+        let exit = if libc::WIFEXITED(status) {
+            Exit::Exited(libc::WEXITSTATUS(status))
+        } else if libc::WIFSIGNALED(status) {
+            Exit::Signaled(libc::WTERMSIG(status))
+        } else {
+            continue;
+        };
+        return Ok(Some((Pid(rc), exit)));
+    }
+}
+
+/// Raises the soft limit on open descriptors to at least `want` (never above the hard
+/// limit) and returns the new soft limit. The daemon holds one descriptor per session.
+pub fn raise_fd_limit(want: u64) -> io::Result<u64> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rl` is a live, writable struct rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if rl.rlim_cur >= want {
+        return Ok(rl.rlim_cur);
+    }
+    rl.rlim_cur = want.min(rl.rlim_max);
+    // SAFETY: `rl` is a valid struct rlimit with cur <= max.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rl.rlim_cur)
 }

@@ -1,6 +1,6 @@
 //! popa3d's command line (research/popa3d.md §5), plus `-c FILE` and `-h`/`--help`.
 //!
-//! Parsed like glibc's `getopt(argc, argv, "DVc:h")`: options may be clustered (`-DV`),
+//! Parsed like glibc's `getopt(argc, argv, "DFVc:h")`: options may be clustered (`-DV`),
 //! `-c` takes the rest of its word or the next word (`-cFILE`, `-c FILE`), `--` ends
 //! the options, and options are found after operands too (glibc permutes). `-V` and `-h`
 //! act when they are reached, so `-V -D` is a version request and `-V -x` is not an
@@ -24,12 +24,12 @@ pub const VERSION: &str = concat!(
     ")"
 );
 
-/// popa3d's usage line (`Usage: %s [-D] [-V]`) with our `-c FILE`.
-pub const USAGE: &str = "Usage: popa3d [-D] [-V] [-c FILE]";
+/// popa3d's usage line (`Usage: %s [-D] [-V]`) with our `-F` and `-c FILE`.
+pub const USAGE: &str = "Usage: popa3d [-D [-F]] [-V] [-c FILE]";
 
 /// What `-h` and `--help` print, ending in a newline.
 pub const HELP: &str = "\
-Usage: popa3d [-D] [-V] [-c FILE]
+Usage: popa3d [-D [-F]] [-V] [-c FILE]
 popa3d-rs: a POP3 server compatible with Openwall popa3d 1.0.3.
 
 With no option, popa3d serves one POP3 session on its standard input and output, as
@@ -38,11 +38,16 @@ started as root: it confines the unauthenticated session in a chroot as the user
 popa3d, and serves mail as the user who logged in.
 
   -c FILE     read settings from FILE (TOML); without it, popa3d's defaults apply
-  -D          run as a standalone daemon (not implemented in this version)
+  -D          run as a standalone daemon: listen (default: port 110 on IPv4 and IPv6,
+              or [[listener]] addresses, or the sockets systemd passes), limit sessions
+              per source, network and in total, fork a session per connection; SIGHUP
+              re-reads FILE, SIGTERM stops accepting and lets sessions finish
+  -F          with -D: stay in the foreground (implied under systemd)
   -V          print the version and exit
   -h, --help  print this help and exit
 
-Settings, defaults and examples: docs/configuration.md.
+Settings, defaults and examples: docs/configuration.md; deployment (inetd,
+standalone, systemd, HAProxy): docs/deployment.md.
 ";
 
 /// What the command line asks for.
@@ -50,8 +55,11 @@ Settings, defaults and examples: docs/configuration.md.
 pub enum Command {
     /// No `-D`: one session on standard input and output.
     Inetd { config: Option<PathBuf> },
-    /// `-D`: the standalone daemon.
-    Standalone { config: Option<PathBuf> },
+    /// `-D`: the standalone daemon; `-F`: in the foreground.
+    Standalone {
+        config: Option<PathBuf>,
+        foreground: bool,
+    },
     /// `-V`: print [`VERSION`] to standard output, exit 0.
     Version,
     /// `-h` or `--help`: print [`HELP`] to standard output, exit 0.
@@ -69,6 +77,8 @@ pub enum UsageError {
     UnrecognizedOption(OsString),
     /// `-c` as the last word.
     MissingArgument(u8),
+    /// `-F` without `-D`.
+    ForegroundWithoutDaemon,
     /// A word that is not an option. (popa3d prints only the usage line for it.)
     UnexpectedArgument(OsString),
 }
@@ -90,6 +100,10 @@ impl fmt::Display for UsageError {
                 "popa3d: option requires an argument -- '{}'",
                 escape(&[*c], 1)
             )?,
+            UsageError::ForegroundWithoutDaemon => write!(
+                f,
+                "popa3d: -F needs -D (inetd mode is always in the foreground)"
+            )?,
             UsageError::UnexpectedArgument(a) => write!(
                 f,
                 "popa3d: unexpected argument '{}'",
@@ -105,6 +119,7 @@ impl std::error::Error for UsageError {}
 /// Parses the arguments after the program name (`std::env::args_os().skip(1)`).
 pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
     let mut standalone = false;
+    let mut foreground = false;
     let mut config: Option<PathBuf> = None;
     let mut operand: Option<&OsString> = None;
     let mut words = args.iter();
@@ -128,6 +143,7 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
         for (i, &letter) in letters.iter().enumerate() {
             match letter {
                 b'D' => standalone = true,
+                b'F' => foreground = true,
                 b'V' => return Ok(Command::Version),
                 b'h' => return Ok(Command::Help),
                 b'c' => {
@@ -150,8 +166,11 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
     if let Some(word) = operand {
         return Err(UsageError::UnexpectedArgument(word.clone()));
     }
+    if foreground && !standalone {
+        return Err(UsageError::ForegroundWithoutDaemon);
+    }
     Ok(if standalone {
-        Command::Standalone { config }
+        Command::Standalone { config, foreground }
     } else {
         Command::Inetd { config }
     })

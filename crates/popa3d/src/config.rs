@@ -11,17 +11,17 @@
 //! instead of silently meaning a default. This module never panics on any input, and
 //! never reads more than [`MAX_FILE_SIZE`] bytes.
 //!
-//! Room to grow: the settings above are top-level keys. Standalone mode (`-D`) will add
-//! `[[listener]]` tables, which TOML places after the top-level keys, so files written
-//! now stay valid. Until then `[[listener]]` is refused with a message saying why.
+//! Settings of the whole server are top-level keys; each address the standalone daemon
+//! (`-D`) listens on is a `[[listener]]` table with its own settings (the PROXY protocol
+//! now, TLS next). Inetd mode reads the same file and ignores the daemon's settings.
 
 use std::fmt;
 use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::IgnoredAny;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -34,6 +34,142 @@ pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 
 /// RFC 1939 §3: an idle timer "MUST be of at least 10 minutes' duration".
 pub const RFC1939_MIN_TIMEOUT_SECS: u64 = 600;
+
+/// The largest `max_sessions`: the daemon scans its session table on every connection
+/// and holds a descriptor per session.
+pub const MAX_SESSIONS: u32 = 65_536;
+
+/// The most `[[listener]]` tables (and sockets passed by systemd).
+pub const MAX_LISTENERS: usize = 64;
+
+/// The standalone daemon's settings (top-level keys). [`Daemon::default`] is popa3d's
+/// flood control (`params.h`: MAX_SESSIONS 500, MAX_SESSIONS_PER_SOURCE 50, MIN_DELAY
+/// 10 s) plus what popa3d lacks, at values that never refuse what popa3d would accept
+/// from one address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Daemon {
+    /// `max_sessions`: sessions in total, counted while running and for `flood_window`
+    /// after they start. Default 500.
+    pub max_sessions: u32,
+    /// `max_per_source`: the same, per client address. Default 50.
+    pub max_per_source: u32,
+    /// `max_per_network`: the same, per IPv4 /`network_prefix_ipv4` and IPv6
+    /// /`network_prefix_ipv6`. Default 100.
+    pub max_per_network: u32,
+    /// `network_prefix_ipv4`: default 24.
+    pub network_prefix_ipv4: u8,
+    /// `network_prefix_ipv6`: default 64 (one site or host: a host can use any address
+    /// in its /64).
+    pub network_prefix_ipv6: u8,
+    /// `flood_window`: default 10 s.
+    pub flood_window: Duration,
+    /// `login_failure_delay`: the wait before the `-ERR` of the first failed login from a
+    /// source; it doubles with each further failure from that source. 0 turns it off.
+    /// Default 1 s.
+    pub login_failure_delay: Duration,
+    /// `login_failure_delay_max`: the cap of that delay. Default 15 s.
+    pub login_failure_delay_max: Duration,
+    /// `shutdown_timeout`: after SIGTERM, how long running sessions may go on before
+    /// they are sent SIGTERM. Default 10 s.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Daemon {
+    fn default() -> Daemon {
+        Daemon {
+            max_sessions: 500,
+            max_per_source: 50,
+            max_per_network: 100,
+            network_prefix_ipv4: 24,
+            network_prefix_ipv6: 64,
+            flood_window: Duration::from_secs(10),
+            login_failure_delay: Duration::from_secs(1),
+            login_failure_delay_max: Duration::from_secs(15),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An address or network in `proxy_trusted`: `127.0.0.1`, `10.0.0.0/8`, `::1`,
+/// `2001:db8::/32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Network {
+    /// Whether `ip` is inside. An IPv4-mapped IPv6 address counts as its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// One `[[listener]]` table: an address the daemon accepts connections on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// `address`: `"0.0.0.0:110"`, `"[::1]:1110"`. Required.
+    pub address: SocketAddr,
+    /// `name`: matches systemd's `FileDescriptorName=` when sockets are passed in.
+    pub name: Option<String>,
+    /// `backlog`: listen(2)'s backlog. Default 1024 (popa3d: 5).
+    pub backlog: u32,
+    /// `proxy_protocol`: every connection must begin with a PROXY v1 or v2 header from
+    /// an address in `proxy_trusted`. Default false.
+    pub proxy_protocol: bool,
+    /// `proxy_trusted`: who may send that header. Default none.
+    pub proxy_trusted: Vec<Network>,
+    /// `proxy_timeout`: how long to wait for the header. Default 3 s.
+    pub proxy_timeout: Duration,
+}
+
+impl Listener {
+    /// A listener on `address` with every other setting at its default.
+    pub fn on(address: SocketAddr) -> Listener {
+        Listener {
+            address,
+            name: None,
+            backlog: 1024,
+            proxy_protocol: false,
+            proxy_trusted: Vec::new(),
+            proxy_timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// popa3d's port 110 on IPv4 (all it listens on) and on IPv6: the listeners of a
+    /// configuration without `[[listener]]`.
+    pub fn defaults() -> Vec<Listener> {
+        vec![
+            Listener::on(SocketAddr::from(([0, 0, 0, 0], 110))),
+            Listener::on(SocketAddr::from(([0u16; 8], 110))),
+        ]
+    }
+
+    /// Whether `peer` may send a PROXY header here.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        self.proxy_trusted.iter().any(|n| n.contains(peer))
+    }
+}
 
 /// How a user's password is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +224,10 @@ pub struct Config {
     pub write_timeout: Duration,
     /// `syslog_socket`: where log lines go. Default `/dev/log`.
     pub syslog_socket: PathBuf,
+    /// The standalone daemon's limits and timers.
+    pub daemon: Daemon,
+    /// `[[listener]]` tables, in file order. Empty: [`Listener::defaults`].
+    pub listeners: Vec<Listener>,
 }
 
 impl Default for Config {
@@ -102,6 +242,8 @@ impl Default for Config {
             timeout: Duration::from_secs(600),
             write_timeout: Duration::from_secs(600),
             syslog_socket: PathBuf::from(crate::syslog::DEFAULT_SOCKET),
+            daemon: Daemon::default(),
+            listeners: Vec::new(),
         }
     }
 }
@@ -181,9 +323,27 @@ struct Raw {
     timeout: Option<Spanned<Seconds>>,
     write_timeout: Option<Spanned<Seconds>>,
     syslog_socket: Option<Spanned<String>>,
-    /// Reserved for standalone mode, so that it gets a better message than
-    /// "unknown field".
-    listener: Option<Spanned<IgnoredAny>>,
+    max_sessions: Option<Spanned<i64>>,
+    max_per_source: Option<Spanned<i64>>,
+    max_per_network: Option<Spanned<i64>>,
+    network_prefix_ipv4: Option<Spanned<i64>>,
+    network_prefix_ipv6: Option<Spanned<i64>>,
+    flood_window: Option<Spanned<Seconds>>,
+    login_failure_delay: Option<Spanned<Seconds>>,
+    login_failure_delay_max: Option<Spanned<Seconds>>,
+    shutdown_timeout: Option<Spanned<Seconds>>,
+    listener: Option<Spanned<Vec<Spanned<RawListener>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListener {
+    address: Option<Spanned<String>>,
+    name: Option<Spanned<String>>,
+    backlog: Option<Spanned<i64>>,
+    proxy_protocol: Option<Spanned<bool>>,
+    proxy_trusted: Option<Spanned<Vec<Spanned<String>>>>,
+    proxy_timeout: Option<Spanned<Seconds>>,
 }
 
 impl Config {
@@ -272,14 +432,11 @@ type CheckError = (Option<Range<usize>>, String);
 impl Raw {
     fn check(self) -> Result<Config, CheckError> {
         let defaults = Config::default();
-        if let Some(listener) = self.listener {
-            return Err((
-                Some(listener.span()),
-                "[[listener]] sections are for standalone mode (-D), which this version \
-                 does not have yet"
-                    .to_owned(),
-            ));
-        }
+        let daemon = self.daemon(&defaults.daemon)?;
+        let listeners = match &self.listener {
+            None => Vec::new(),
+            Some(tables) => check_listeners(tables)?,
+        };
         let auth = match &self.auth {
             None => defaults.auth,
             Some(a) => match a.get_ref().as_str() {
@@ -331,7 +488,239 @@ impl Raw {
                 &self.syslog_socket,
                 defaults.syslog_socket,
             )?,
+            daemon,
+            listeners,
         })
+    }
+
+    fn daemon(&self, d: &Daemon) -> Result<Daemon, CheckError> {
+        let max_sessions = optional_int(
+            "max_sessions",
+            &self.max_sessions,
+            1,
+            MAX_SESSIONS.into(),
+            d.max_sessions.into(),
+        )?;
+        let per = |key, v: &Option<Spanned<i64>>, default: u32| {
+            optional_int(key, v, 1, max_sessions, default.into())
+        };
+        let delay = optional_seconds(
+            "login_failure_delay",
+            &self.login_failure_delay,
+            0,
+            3600,
+            d.login_failure_delay,
+        )?;
+        let delay_max = optional_seconds(
+            "login_failure_delay_max",
+            &self.login_failure_delay_max,
+            0,
+            3600,
+            d.login_failure_delay_max,
+        )?;
+        if delay > delay_max {
+            let span = self.login_failure_delay.as_ref().map(Spanned::span);
+            return Err((
+                span,
+                format!(
+                    "login_failure_delay = {} is more than login_failure_delay_max = {}",
+                    delay.as_secs(),
+                    delay_max.as_secs()
+                ),
+            ));
+        }
+        Ok(Daemon {
+            max_sessions: max_sessions as u32,
+            max_per_source: per(
+                "max_per_source",
+                &self.max_per_source,
+                d.max_per_source.min(max_sessions as u32),
+            )? as u32,
+            max_per_network: per(
+                "max_per_network",
+                &self.max_per_network,
+                d.max_per_network.min(max_sessions as u32),
+            )? as u32,
+            network_prefix_ipv4: optional_int(
+                "network_prefix_ipv4",
+                &self.network_prefix_ipv4,
+                0,
+                32,
+                d.network_prefix_ipv4.into(),
+            )? as u8,
+            network_prefix_ipv6: optional_int(
+                "network_prefix_ipv6",
+                &self.network_prefix_ipv6,
+                0,
+                128,
+                d.network_prefix_ipv6.into(),
+            )? as u8,
+            flood_window: optional_seconds(
+                "flood_window",
+                &self.flood_window,
+                0,
+                3600,
+                d.flood_window,
+            )?,
+            login_failure_delay: delay,
+            login_failure_delay_max: delay_max,
+            shutdown_timeout: optional_seconds(
+                "shutdown_timeout",
+                &self.shutdown_timeout,
+                0,
+                MAX_TIMEOUT_SECS,
+                d.shutdown_timeout,
+            )?,
+        })
+    }
+}
+
+fn check_listeners(
+    tables: &Spanned<Vec<Spanned<RawListener>>>,
+) -> Result<Vec<Listener>, CheckError> {
+    if tables.get_ref().len() > MAX_LISTENERS {
+        return Err((
+            Some(tables.span()),
+            format!("more than {MAX_LISTENERS} [[listener]] tables"),
+        ));
+    }
+    let mut out: Vec<Listener> = Vec::new();
+    for table in tables.get_ref() {
+        let raw = table.get_ref();
+        let Some(address) = &raw.address else {
+            return Err((
+                Some(table.span()),
+                "[[listener]] needs address = \"IP:PORT\", e.g. \"0.0.0.0:110\" or \"[::]:110\""
+                    .to_owned(),
+            ));
+        };
+        let addr: SocketAddr = address.get_ref().parse().map_err(|_| {
+            (Some(address.span()), format!(
+                "address = \"{}\": not an IP address and port, e.g. \"127.0.0.1:110\" or \"[::1]:110\"",
+                crate::syslog::escape(address.get_ref().as_bytes(), 64)
+            ))
+        })?;
+        let mut listener = Listener::on(addr);
+        if let Some(other) = out.iter().find(|l| l.address == addr) {
+            return Err((
+                Some(address.span()),
+                format!("address = \"{}\": listed twice", other.address),
+            ));
+        }
+        if let Some(n) = &raw.name {
+            let name = name("name", n, &[':'])?;
+            if out.iter().any(|l| l.name.as_deref() == Some(name.as_str())) {
+                return Err((
+                    Some(n.span()),
+                    format!("name = \"{name}\": used by two listeners"),
+                ));
+            }
+            listener.name = Some(name);
+        }
+        listener.backlog =
+            optional_int("backlog", &raw.backlog, 1, 65_535, listener.backlog.into())? as u32;
+        listener.proxy_protocol = raw.proxy_protocol.as_ref().is_some_and(|p| *p.get_ref());
+        if let Some(list) = &raw.proxy_trusted {
+            for entry in list.get_ref() {
+                listener.proxy_trusted.push(parse_network(entry)?);
+            }
+        }
+        if listener.proxy_protocol && listener.proxy_trusted.is_empty() {
+            let span = raw.proxy_protocol.as_ref().map(Spanned::span);
+            return Err((span, "proxy_protocol = true needs proxy_trusted = [\"ADDRESS\" or \"NETWORK/LEN\", ...]: the proxies allowed to send the header".to_owned()));
+        }
+        listener.proxy_timeout = optional_seconds(
+            "proxy_timeout",
+            &raw.proxy_timeout,
+            1,
+            60,
+            listener.proxy_timeout,
+        )?;
+        out.push(listener);
+    }
+    Ok(out)
+}
+
+/// `"10.0.0.0/8"`, `"127.0.0.1"` (a /32), `"::1"` (a /128). Host bits must be zero, so
+/// that a typo such as `10.0.0.1/8` does not silently mean more than it says.
+fn parse_network(v: &Spanned<String>) -> Result<Network, CheckError> {
+    let s = v.get_ref();
+    let bad = |why: &str| {
+        (
+            Some(v.span()),
+            format!(
+                "proxy_trusted: \"{}\": {why}",
+                crate::syslog::escape(s.as_bytes(), 64)
+            ),
+        )
+    };
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s.as_str(), None),
+    };
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| bad("not an IP address or ADDRESS/LEN network"))?;
+    let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match len {
+        None => max,
+        Some(l) if !l.is_empty() && l.len() <= 3 && l.bytes().all(|b| b.is_ascii_digit()) => l
+            .parse::<u8>()
+            .ok()
+            .filter(|&p| p <= max)
+            .ok_or_else(|| bad("prefix length out of range"))?,
+        Some(_) => return Err(bad("prefix length is not a number")),
+    };
+    let host_bits_zero = match addr {
+        IpAddr::V4(a) => {
+            u32::from(a) & !u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0) == 0
+        }
+        IpAddr::V6(a) => {
+            u128::from(a) & !u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0) == 0
+        }
+    };
+    if !host_bits_zero {
+        return Err(bad(
+            "address has bits set beyond the prefix length (did you mean the network address?)",
+        ));
+    }
+    Ok(Network { addr, prefix })
+}
+
+fn optional_int(
+    key: &str,
+    value: &Option<Spanned<i64>>,
+    min: i64,
+    max: i64,
+    default: i64,
+) -> Result<i64, CheckError> {
+    match value {
+        None => Ok(default),
+        Some(v) if (min..=max).contains(v.get_ref()) => Ok(*v.get_ref()),
+        Some(v) => Err((
+            Some(v.span()),
+            format!("{key} = {}: must be from {min} to {max}", v.get_ref()),
+        )),
+    }
+}
+
+fn optional_seconds(
+    key: &str,
+    value: &Option<Spanned<Seconds>>,
+    min: u64,
+    max: u64,
+    default: Duration,
+) -> Result<Duration, CheckError> {
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    let secs = v.get_ref().0;
+    match u64::try_from(secs) {
+        Ok(s) if (min..=max).contains(&s) => Ok(Duration::from_secs(s)),
+        _ => Err((
+            Some(v.span()),
+            format!("{key} = {secs}: must be a number of seconds from {min} to {max}"),
+        )),
     }
 }
 

@@ -19,8 +19,10 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::net::IpAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use pop3_auth::{Authenticator, Backend};
 use pop3_mailbox::Mbox;
@@ -32,6 +34,7 @@ use pop3_sys::process::{self, Exit, Fork};
 use pop3_sys::sandbox::{self, Confinement};
 
 use crate::config::{AuthKind, Config};
+use crate::control::{SessionEnd, ToDaemon, ToSession};
 use crate::driver::{self, AuthOutcome};
 use crate::messages::{self, Level};
 use crate::syslog::{escape, Syslog};
@@ -53,9 +56,36 @@ fn log(syslog: &Syslog, level: Level, msg: &str) {
     syslog.log(level, msg);
 }
 
-/// Runs one session on fds 0/1 and returns the process's exit status.
+/// What a session knows beyond its configuration: who the client is, and (in the
+/// standalone daemon) the channel to the daemon.
+#[derive(Debug, Default)]
+pub struct Context {
+    /// The client's address: the TCP peer, or the client named by a trusted proxy's
+    /// PROXY header. Given to PAM as PAM_RHOST. `None` when fd 0 is not a TCP socket.
+    pub peer: Option<IpAddr>,
+    /// The standalone daemon's end of the channel (crate::control); `None` in inetd
+    /// mode. Only this process holds it: the pre-auth process and the verifier close it
+    /// first thing, and it is closed before the switch to the mail user.
+    pub control: Option<SessionEnd>,
+}
+
+/// Runs one session on fds 0/1 (inetd mode) and returns the process's exit status.
 pub fn inetd(config: &Config, syslog: &Syslog) -> i32 {
-    match session(config, syslog) {
+    let peer = pop3_sys::net::tcp_peer(&io::stdin()).map(|a| a.ip().to_canonical());
+    run(
+        config,
+        syslog,
+        Context {
+            peer,
+            control: None,
+        },
+    )
+}
+
+/// Runs one session on fds 0/1 and returns the process's exit status: inetd mode, and
+/// each connection of the standalone daemon after it has put the connection there.
+pub fn run(config: &Config, syslog: &Syslog, mut ctx: Context) -> i32 {
+    match session(config, syslog, &mut ctx) {
         Ok(code) => code,
         Err(Fatal::Sys(what, e)) => {
             log(syslog, Level::Crit, &format!("{what}: {e}"));
@@ -108,7 +138,7 @@ fn exit_code(e: Exit) -> i32 {
     }
 }
 
-fn session(config: &Config, syslog: &Syslog) -> Result<i32, Fatal> {
+fn session(config: &Config, syslog: &Syslog, ctx: &mut Context) -> Result<i32, Fatal> {
     let unpriv = sys("getpwnam", privileges::lookup_user(&config.user))?.ok_or_else(|| {
         Fatal::Sys(
             "getpwnam",
@@ -121,6 +151,7 @@ fn session(config: &Config, syslog: &Syslog) -> Result<i32, Fatal> {
     let pid = match sys("fork", process::fork())? {
         Fork::Child => {
             drop(rx);
+            drop(ctx.control.take());
             let code = preauth(config, syslog, unpriv.uid, unpriv.gid, tx);
             process::exit_now(code);
         }
@@ -150,7 +181,7 @@ fn session(config: &Config, syslog: &Syslog) -> Result<i32, Fatal> {
     let request = request?;
 
     // One password check in a short-lived child.
-    let verdict = verify(config, syslog, &request)?;
+    let verdict = verify(config, syslog, ctx, &request)?;
     let user_for_log = escape(&request.user, 40);
     let LoginRequest {
         password,
@@ -161,6 +192,15 @@ fn session(config: &Config, syslog: &Syslog) -> Result<i32, Fatal> {
 
     match verdict {
         Verdict::Fail { known } => {
+            // The daemon decides how long this source waits for its -ERR (it counts the
+            // failures of all sessions); asked while the channel is still ours alone.
+            let delay = match ctx.control.take() {
+                Some(mut c) => match c.ask(ToDaemon::LoginFailed) {
+                    Ok(ToSession::Delay(d)) => d,
+                    _ => Duration::ZERO,
+                },
+                None => Duration::ZERO,
+            };
             become_unprivileged(config, unpriv.uid, unpriv.gid)?;
             let who = if known {
                 user_for_log.as_str()
@@ -172,6 +212,9 @@ fn session(config: &Config, syslog: &Syslog) -> Result<i32, Fatal> {
                 Level::Notice,
                 &format!("Authentication failed for {who}"),
             );
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
             let (_, mut out) = client(config)?;
             let _ = out.write_all(AUTH_FAILED);
             Ok(child_status)
@@ -179,6 +222,9 @@ fn session(config: &Config, syslog: &Syslog) -> Result<i32, Fatal> {
         Verdict::Pass {
             uid, gid, mailbox, ..
         } => {
+            if let Some(mut c) = ctx.control.take() {
+                let _ = c.tell(ToDaemon::LoginPassed);
+            }
             log(
                 syslog,
                 Level::Info,
@@ -234,17 +280,24 @@ fn preauth(config: &Config, syslog: &Syslog, uid: u32, gid: u32, tx: OwnedFd) ->
 
 /// Runs the password check in a child that exits right after, so no shadow entry, hash
 /// or PAM handle stays in this process.
-fn verify(config: &Config, syslog: &Syslog, request: &LoginRequest) -> Result<Verdict, Fatal> {
+fn verify(
+    config: &Config,
+    syslog: &Syslog,
+    ctx: &mut Context,
+    request: &LoginRequest,
+) -> Result<Verdict, Fatal> {
     let (rx, tx) = sys("pipe", process::pipe())?;
     match sys("fork", process::fork())? {
         Fork::Child => {
             drop(rx);
+            drop(ctx.control.take());
             // The verifier runs as root and may run PAM modules: it gets no access to the
             // client at all.
             if detach_from_client().is_err() {
                 process::exit_now(1);
             }
-            let verdict = check_password(config, syslog, request);
+            let rhost = ctx.peer.map(|ip| ip.to_string());
+            let verdict = check_password(config, syslog, request, rhost.as_deref());
             let code = i32::from(File::from(tx).write_all(&verdict.encode()).is_err());
             process::exit_now(code);
         }
@@ -269,8 +322,19 @@ pub fn detach_from_client() -> io::Result<()> {
     Ok(())
 }
 
+/// Points fd 2 at /dev/null: nothing a library prints may reach a client.
+pub fn null_stderr() -> io::Result<()> {
+    let null = File::options().write(true).open("/dev/null")?;
+    process::dup_onto(null.as_fd(), 2)
+}
+
 /// In the verifier: the backend's verdict, with the mailbox path filled in.
-fn check_password(config: &Config, syslog: &Syslog, request: &LoginRequest) -> Verdict {
+fn check_password(
+    config: &Config,
+    syslog: &Syslog,
+    request: &LoginRequest,
+    rhost: Option<&str>,
+) -> Verdict {
     let backend = match &config.auth {
         AuthKind::Shadow => Backend::Shadow,
         AuthKind::Pam => Backend::Pam {
@@ -283,7 +347,7 @@ fn check_password(config: &Config, syslog: &Syslog, request: &LoginRequest) -> V
     if matches!(backend, Backend::Pam { .. }) {
         pop3_sys::pam::set_module_log_ident();
     }
-    let auth: Box<dyn Authenticator> = backend.authenticator(None);
+    let auth: Box<dyn Authenticator> = backend.authenticator(rhost);
     match auth.verify(&request.user, request.password.as_bytes()) {
         pop3_auth::Verdict::Pass(account) => {
             // popa3d: the mailbox is the spool plus the user name as typed.

@@ -20,6 +20,14 @@ fn inetd(config: Option<&str>) -> Command {
 fn standalone(config: Option<&str>) -> Command {
     Command::Standalone {
         config: config.map(PathBuf::from),
+        foreground: false,
+    }
+}
+
+fn foreground(config: Option<&str>) -> Command {
+    Command::Standalone {
+        config: config.map(PathBuf::from),
+        foreground: true,
     }
 }
 
@@ -28,6 +36,13 @@ fn accepted_command_lines() {
     let cases: &[(&[&str], Command)] = &[
         (&[], inetd(None)),
         (&["-D"], standalone(None)),
+        (&["-D", "-F"], foreground(None)),
+        (&["-FD"], foreground(None)),
+        (&["-DFc", "/etc/p.toml"], foreground(Some("/etc/p.toml"))),
+        (
+            &["-F", "-c", "/etc/p.toml", "-D"],
+            foreground(Some("/etc/p.toml")),
+        ),
         (&["-D", "-D"], standalone(None)),
         (&["-V"], Command::Version),
         // -V acts when getopt reaches it, whatever follows (popa3d: `-V -D`).
@@ -111,6 +126,11 @@ fn refused_command_lines() {
             "popa3d: option requires an argument -- 'c'",
         ),
         (
+            &["-F"],
+            UsageError::ForegroundWithoutDaemon,
+            "popa3d: -F needs -D (inetd mode is always in the foreground)",
+        ),
+        (
             &["-Dc"],
             UsageError::MissingArgument(b'c'),
             "popa3d: option requires an argument -- 'c'",
@@ -166,7 +186,7 @@ fn refused_command_lines() {
         assert_eq!(got.as_ref(), Err(want), "{words:?}");
         assert_eq!(
             want.to_string(),
-            format!("{first_line}\nUsage: popa3d [-D] [-V] [-c FILE]"),
+            format!("{first_line}\nUsage: popa3d [-D [-F]] [-V] [-c FILE]"),
             "{words:?}"
         );
     }
@@ -189,7 +209,7 @@ fn non_utf8_arguments() {
     let e = parse(&[OsString::from_vec(b"-\xff".to_vec())]).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "popa3d: invalid option -- '\\xff'\nUsage: popa3d [-D] [-V] [-c FILE]"
+        "popa3d: invalid option -- '\\xff'\nUsage: popa3d [-D [-F]] [-V] [-c FILE]"
     );
     let e = parse(&[OsString::from_vec(b"\xfe".to_vec())]).unwrap_err();
     assert!(e
@@ -206,10 +226,18 @@ fn texts() {
             env!("CARGO_PKG_VERSION")
         )
     );
-    assert_eq!(USAGE, "Usage: popa3d [-D] [-V] [-c FILE]");
+    assert_eq!(USAGE, "Usage: popa3d [-D [-F]] [-V] [-c FILE]");
     assert!(HELP.starts_with(USAGE));
     assert!(HELP.ends_with('\n'));
-    for option in ["-c FILE", "-D", "-V", "-h, --help", "docs/configuration.md"] {
+    for option in [
+        "-c FILE",
+        "-D",
+        "-F",
+        "-V",
+        "-h, --help",
+        "docs/configuration.md",
+        "docs/deployment.md",
+    ] {
         assert!(HELP.contains(option), "{option}");
     }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use popa3d::config::{AuthKind, Config, ConfigError};
+use popa3d::config::{AuthKind, Config, ConfigError, Daemon, Listener, Network};
 
 const ORIGIN: &str = "/etc/popa3d/popa3d.toml";
 
@@ -54,6 +54,26 @@ chroot = "/var/empty"
 timeout = 900
 write_timeout = 120
 syslog_socket = "/run/systemd/journal/dev-log"
+max_sessions = 2000
+max_per_source = 20
+max_per_network = 40
+network_prefix_ipv4 = 22
+network_prefix_ipv6 = 56
+flood_window = 30
+login_failure_delay = 2
+login_failure_delay_max = 60
+shutdown_timeout = 120
+
+[[listener]]
+address = "[::1]:1110"
+name = "pop3"
+backlog = 64
+
+[[listener]]
+address = "127.0.0.1:110"
+proxy_protocol = true
+proxy_trusted = ["127.0.0.1", "10.0.0.0/8", "2001:db8::/32"]
+proxy_timeout = 5
 "#;
     let c = parse(text).unwrap();
     assert_eq!(
@@ -68,9 +88,74 @@ syslog_socket = "/run/systemd/journal/dev-log"
             timeout: Duration::from_secs(900),
             write_timeout: Duration::from_secs(120),
             syslog_socket: PathBuf::from("/run/systemd/journal/dev-log"),
+            daemon: Daemon {
+                max_sessions: 2000,
+                max_per_source: 20,
+                max_per_network: 40,
+                network_prefix_ipv4: 22,
+                network_prefix_ipv6: 56,
+                flood_window: Duration::from_secs(30),
+                login_failure_delay: Duration::from_secs(2),
+                login_failure_delay_max: Duration::from_secs(60),
+                shutdown_timeout: Duration::from_secs(120),
+            },
+            listeners: vec![
+                Listener {
+                    address: "[::1]:1110".parse().unwrap(),
+                    name: Some("pop3".to_owned()),
+                    backlog: 64,
+                    ..Listener::on("[::1]:1110".parse().unwrap())
+                },
+                Listener {
+                    proxy_protocol: true,
+                    proxy_trusted: vec![
+                        Network {
+                            addr: "127.0.0.1".parse().unwrap(),
+                            prefix: 32
+                        },
+                        Network {
+                            addr: "10.0.0.0".parse().unwrap(),
+                            prefix: 8
+                        },
+                        Network {
+                            addr: "2001:db8::".parse().unwrap(),
+                            prefix: 32
+                        },
+                    ],
+                    proxy_timeout: Duration::from_secs(5),
+                    ..Listener::on("127.0.0.1:110".parse().unwrap())
+                },
+            ],
         }
     );
     assert!(c.warnings().is_empty());
+    let trusted = &c.listeners[1];
+    assert!(trusted.trusts("10.200.3.4".parse().unwrap()));
+    assert!(trusted.trusts("::ffff:10.0.0.1".parse().unwrap()));
+    assert!(trusted.trusts("2001:db8:ffff::1".parse().unwrap()));
+    assert!(!trusted.trusts("127.0.0.2".parse().unwrap()));
+    assert!(!trusted.trusts("11.0.0.1".parse().unwrap()));
+    assert!(!trusted.trusts("2001:db9::1".parse().unwrap()));
+    assert!(!c.listeners[0].trusts("::1".parse().unwrap()));
+}
+
+#[test]
+fn daemon_defaults_are_popa3ds() {
+    let d = Config::default().daemon;
+    assert_eq!((d.max_sessions, d.max_per_source), (500, 50));
+    assert_eq!(d.flood_window, Duration::from_secs(10));
+    assert!(Config::default().listeners.is_empty());
+    let l = Listener::defaults();
+    assert_eq!(l.len(), 2);
+    assert_eq!(l[0].address, "0.0.0.0:110".parse().unwrap());
+    assert_eq!(l[1].address, "[::]:110".parse().unwrap());
+    assert!(l.iter().all(|l| !l.proxy_protocol && l.backlog == 1024));
+    // A small max_sessions lowers the per-source and per-network defaults with it.
+    let c = parse("max_sessions = 10").unwrap();
+    assert_eq!(
+        (c.daemon.max_per_source, c.daemon.max_per_network),
+        (10, 10)
+    );
 }
 
 #[test]
@@ -238,8 +323,30 @@ fn errors_name_the_file_the_line_and_the_problem() {
         ("timeout = 600\ntimeout = 700", "/etc/popa3d/popa3d.toml:2: duplicate key"),
         ("spool = \"/var/mail", "/etc/popa3d/popa3d.toml:1: "),
         ("\n\n\nuser = 'a' 'b'", "/etc/popa3d/popa3d.toml:4: "),
-        ("[[listener]]\naddress = \"0.0.0.0:110\"", "/etc/popa3d/popa3d.toml:1: [[listener]] sections are for standalone mode (-D), which this version does not have yet"),
-        ("auth = \"pam\"\n\n[[listener]]\n", "/etc/popa3d/popa3d.toml:3: [[listener]] sections are for standalone mode"),
+        // The daemon's settings.
+        ("max_sessions = 0", "/etc/popa3d/popa3d.toml:1: max_sessions = 0: must be from 1 to 65536"),
+        ("max_sessions = 100000", "/etc/popa3d/popa3d.toml:1: max_sessions = 100000: must be from 1 to 65536"),
+        ("max_sessions = 100\nmax_per_source = 101", "/etc/popa3d/popa3d.toml:2: max_per_source = 101: must be from 1 to 100"),
+        ("max_per_network = -1", "/etc/popa3d/popa3d.toml:1: max_per_network = -1: must be from 1 to 500"),
+        ("network_prefix_ipv4 = 33", "/etc/popa3d/popa3d.toml:1: network_prefix_ipv4 = 33: must be from 0 to 32"),
+        ("network_prefix_ipv6 = 129", "/etc/popa3d/popa3d.toml:1: network_prefix_ipv6 = 129: must be from 0 to 128"),
+        ("flood_window = \"10s\"", "/etc/popa3d/popa3d.toml:1: "),
+        ("login_failure_delay = 20", "/etc/popa3d/popa3d.toml:1: login_failure_delay = 20 is more than login_failure_delay_max = 15"),
+        ("shutdown_timeout = -5", "/etc/popa3d/popa3d.toml:1: shutdown_timeout = -5: must be a number of seconds from 0 to 86400"),
+        // Listeners.
+        ("[[listener]]\nname = \"x\"", "/etc/popa3d/popa3d.toml:1: [[listener]] needs address = \"IP:PORT\""),
+        ("[[listener]]\naddress = \"localhost:110\"", "/etc/popa3d/popa3d.toml:2: address = \"localhost:110\": not an IP address and port"),
+        ("[[listener]]\naddress = \"0.0.0.0\"", "/etc/popa3d/popa3d.toml:2: address = \"0.0.0.0\": not an IP address and port"),
+        ("[[listener]]\naddress = \"[::]:110\"\n[[listener]]\naddress = \"[::]:110\"", "/etc/popa3d/popa3d.toml:4: address = \"[::]:110\": listed twice"),
+        ("[[listener]]\naddress = \"[::]:110\"\nname = \"a\"\n[[listener]]\naddress = \"[::]:111\"\nname = \"a\"", "/etc/popa3d/popa3d.toml:6: name = \"a\": used by two listeners"),
+        ("[[listener]]\naddress = \"[::]:110\"\nport = 110", "/etc/popa3d/popa3d.toml:3: unknown field `port`"),
+        ("[[listener]]\naddress = \"[::]:110\"\nbacklog = 0", "/etc/popa3d/popa3d.toml:3: backlog = 0: must be from 1 to 65535"),
+        ("[[listener]]\naddress = \"[::]:110\"\nproxy_protocol = true", "/etc/popa3d/popa3d.toml:3: proxy_protocol = true needs proxy_trusted"),
+        ("[[listener]]\naddress = \"[::]:110\"\nproxy_trusted = [\"10.0.0.1/8\"]", "/etc/popa3d/popa3d.toml:3: proxy_trusted: \"10.0.0.1/8\": address has bits set beyond the prefix length"),
+        ("[[listener]]\naddress = \"[::]:110\"\nproxy_trusted = [\"10.0.0.0/33\"]", "/etc/popa3d/popa3d.toml:3: proxy_trusted: \"10.0.0.0/33\": prefix length out of range"),
+        ("[[listener]]\naddress = \"[::]:110\"\nproxy_trusted = [\"10.0.0.0/+8\"]", "/etc/popa3d/popa3d.toml:3: proxy_trusted: \"10.0.0.0/+8\": prefix length is not a number"),
+        ("[[listener]]\naddress = \"[::]:110\"\nproxy_trusted = [\"haproxy.local\"]", "/etc/popa3d/popa3d.toml:3: proxy_trusted: \"haproxy.local\": not an IP address"),
+        ("[[listener]]\naddress = \"[::]:110\"\nproxy_timeout = 0", "/etc/popa3d/popa3d.toml:3: proxy_timeout = 0: must be a number of seconds from 1 to 60"),
     ];
     for (text, want) in cases {
         let got = error(text);

@@ -13,16 +13,21 @@ use popa3d::cli::{self, Command};
 use popa3d::config::Config;
 use popa3d::syslog::Syslog;
 
-/// Reports a start-up failure where a human may see it, then exits 1.
+/// Reports a start-up failure where a human may see it, then exits 1. In inetd mode
+/// stderr is the client's socket unless it is a terminal; the daemon's is the
+/// administrator's (a terminal, systemd's journal).
 fn die(syslog: Option<&Syslog>, msg: &str) -> ! {
     if let Some(s) = syslog {
         s.log(popa3d::messages::Level::Crit, msg);
     }
-    if std::io::stderr().is_terminal() {
+    if std::io::stderr().is_terminal() || DAEMON.load(std::sync::atomic::Ordering::Relaxed) {
         eprintln!("popa3d: {msg}");
     }
     std::process::exit(1);
 }
+
+/// Set once `-D` is parsed: stderr is not a client's.
+static DAEMON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Sends fd 2 to /dev/null and panic messages to syslog (CRIT), so that nothing meant
 /// for an administrator is ever written to the client.
@@ -59,12 +64,13 @@ fn main() {
             print!("{}", cli::HELP);
             return;
         }
-        Command::Standalone { .. } => {
-            eprintln!("popa3d: standalone mode (-D) is not implemented yet; use inetd mode");
-            std::process::exit(1);
+        Command::Standalone { config, foreground } => {
+            DAEMON.store(true, std::sync::atomic::Ordering::Relaxed);
+            (config, Some(foreground))
         }
-        Command::Inetd { config } => config,
+        Command::Inetd { config } => (config, None),
     };
+    let (config_path, daemon) = config_path;
     let config = match &config_path {
         Some(p) => match Config::load(p) {
             Ok(c) => c,
@@ -86,14 +92,86 @@ fn main() {
              the client and to the mail user after login (see docs/privsep.md)",
         );
     }
+    pop3_sys::process::set_umask(0o077);
+    if let Some(foreground) = daemon {
+        standalone(config, config_path, foreground, syslog);
+    }
     // From here on stderr is the client's socket (inetd puts it on 0, 1 and 2): a panic
     // message must never reach it. Panics abort in release builds; log them instead.
     quiet_stderr_and_panics(&syslog);
-    pop3_sys::process::set_umask(0o077);
     // Nothing inherited beyond the client socket and the syslog socket may reach the
     // pre-auth process.
     let mut keep = vec![0, 1, 2];
     keep.extend(syslog.raw_fd());
     pop3_sys::process::close_other_fds(&keep);
     std::process::exit(popa3d::server::inetd(&config, &syslog));
+}
+
+/// `popa3d -D`: checks what can be checked while the terminal is still there (the
+/// unprivileged user, the listeners), goes into the background unless told not to, and
+/// runs the daemon.
+fn standalone(
+    config: Config,
+    config_path: Option<std::path::PathBuf>,
+    foreground: bool,
+    syslog: Arc<Syslog>,
+) -> ! {
+    use pop3_sys::process;
+    // popa3d's start-up check: without its user no session could run.
+    match pop3_sys::privileges::lookup_user(&config.user) {
+        Ok(Some(_)) => {}
+        Ok(None) => die(
+            Some(&syslog),
+            &format!("getpwnam(\"{}\"): No such user", config.user),
+        ),
+        Err(e) => die(
+            Some(&syslog),
+            &format!("getpwnam(\"{}\"): {e}", config.user),
+        ),
+    }
+    let foreground = foreground || popa3d::systemd::under_systemd();
+    let listeners = match popa3d::daemon::open_listeners(&config, &syslog) {
+        Ok(l) if l.is_empty() => die(Some(&syslog), "no address to listen on"),
+        Ok(l) => l,
+        Err(e) => die(Some(&syslog), &e.to_string()),
+    };
+    let mut keep = vec![0, 1, 2];
+    keep.extend(listeners.iter().map(|l| l.raw_fd()));
+    keep.extend(syslog.raw_fd());
+    process::close_other_fds(&keep);
+    if let Err(e) = std::env::set_current_dir("/") {
+        die(Some(&syslog), &format!("chdir: {e}"));
+    }
+    if !foreground {
+        // popa3d: fork, the parent exits 0, the child leads a new session.
+        match process::fork() {
+            Ok(process::Fork::Parent(_)) => process::exit_now(0),
+            Ok(process::Fork::Child) => {
+                let _ = process::setsid();
+            }
+            Err(e) => die(Some(&syslog), &format!("fork: {e}")),
+        }
+    }
+    // Standard input and output are nobody's; stderr and panics go to syslog.
+    if let Ok(null) = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..=1 {
+            let _ = process::dup_onto(std::os::fd::AsFd::as_fd(&null), fd);
+        }
+    }
+    quiet_stderr_and_panics(&syslog);
+    let options = popa3d::daemon::Options {
+        config_path,
+        foreground,
+    };
+    match popa3d::daemon::Daemon::new(config, options, Arc::clone(&syslog), listeners) {
+        Ok(d) => std::process::exit(d.run()),
+        Err(e) => {
+            syslog.crit(&format!("signalfd: {e}"));
+            std::process::exit(1);
+        }
+    }
 }
