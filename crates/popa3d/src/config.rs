@@ -104,13 +104,13 @@ impl Network {
         match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
+                    .checked_shl(32u32.saturating_sub(u32::from(self.prefix)))
                     .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
                 let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
+                    .checked_shl(128u32.saturating_sub(u32::from(self.prefix)))
                     .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
@@ -673,10 +673,18 @@ fn parse_network(v: &Spanned<String>) -> Result<Network, CheckError> {
     };
     let host_bits_zero = match addr {
         IpAddr::V4(a) => {
-            u32::from(a) & !u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0) == 0
+            u32::from(a)
+                & !u32::MAX
+                    .checked_shl(32u32.saturating_sub(u32::from(prefix)))
+                    .unwrap_or(0)
+                == 0
         }
         IpAddr::V6(a) => {
-            u128::from(a) & !u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0) == 0
+            u128::from(a)
+                & !u128::MAX
+                    .checked_shl(128u32.saturating_sub(u32::from(prefix)))
+                    .unwrap_or(0)
+                == 0
         }
     };
     if !host_bits_zero {
