@@ -2,9 +2,9 @@
 # Runs popa3d-rs on 127.0.0.1 so that a real POP3 client can log in and fetch at once:
 #   curl pop3://demo:demo@127.0.0.1:1110/      (LIST)
 #   curl pop3://demo:demo@127.0.0.1:1110/1     (RETR 1)
-# This is the real server in inetd mode (socat plays inetd): a confined pre-auth
-# process, a password check against a generated passwd-file user, the switch to the
-# mail user, the mbox maildrop. Everything lives in a temporary directory removed on
+# This is the real server, the standalone daemon (`popa3d -D -F`) with its flood
+# control, forking for each connection a confined pre-auth process, a password check
+# against a generated passwd-file user, the switch to the mail user, the mbox maildrop. Everything lives in a temporary directory removed on
 # exit; no account or file of the host is changed. Log lines are printed here.
 # Usage (as root: the server switches users): scripts/demo.sh [PORT]   (Ctrl-C stops it)
 set -euo pipefail
@@ -16,10 +16,10 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 need() { command -v "$1" >/dev/null || { apt-get install -y -qq "$2" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }; }
-need socat socat
 need openssl openssl
-cargo build --release -q -p popa3d --bin popa3d
-bin=$PWD/target/release/popa3d
+echo "building popa3d (debug build: quicker to compile; scripts/test.sh and bench/ use the same code)..."
+cargo build -q -p popa3d --bin popa3d
+bin=$PWD/target/debug/popa3d
 
 dir=$(mktemp -d /tmp/popa3d-demo.XXXXXX)
 chmod 755 "$dir"
@@ -61,6 +61,9 @@ passwd_file = "$dir/passwd"
 user = "nobody"
 chroot = "$dir/empty"
 syslog_socket = "$dir/log"
+
+[[listener]]
+address = "127.0.0.1:$port"
 EOF2
 # A syslog socket of our own, printed to the terminal.
 python3 -u -c '
@@ -70,8 +73,13 @@ s.bind(sys.argv[1])
 while True:
     print("  log:", s.recv(4096).decode(errors="replace"))
 ' "$dir/log" & pids+=($!)
-socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$bin -c $dir/popa3d.toml" & pids+=($!)
-sleep 0.5
+for _ in $(seq 50); do [ -S "$dir/log" ] && break; sleep 0.1; done   # the daemon connects once
+"$bin" -D -F -c "$dir/popa3d.toml" & pids+=($!)
+for _ in $(seq 50); do
+  grep -q ":$(printf '%04X' "$port") 00000000:0000 0A" /proc/net/tcp && break
+  kill -0 "${pids[-1]}" 2>/dev/null || { echo "demo.sh: popa3d did not start (see the log lines above)" >&2; exit 1; }
+  sleep 0.1
+done
 echo "popa3d-rs demo on 127.0.0.1:$port: user demo, password demo"
 echo "  list:   curl pop3://demo:demo@127.0.0.1:$port/"
 echo "  fetch:  curl pop3://demo:demo@127.0.0.1:$port/1"
