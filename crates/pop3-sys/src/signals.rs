@@ -153,6 +153,25 @@ mod tests {
     }
 
     #[test]
+    fn signalfd_reports_blocked_signals_once_each() {
+        let fd = SignalFd::new(&[libc::SIGUSR1, libc::SIGUSR2]).unwrap();
+        assert!(blocked(libc::SIGUSR1));
+        assert_eq!(fd.pending().unwrap(), Vec::<i32>::new());
+        // SAFETY: raising a signal this thread has blocked only makes it pending.
+        unsafe {
+            libc::raise(libc::SIGUSR2);
+            libc::raise(libc::SIGUSR1);
+            libc::raise(libc::SIGUSR1);
+        }
+        let mut got = fd.pending().unwrap();
+        got.sort();
+        assert_eq!(got, vec![libc::SIGUSR1, libc::SIGUSR2]);
+        assert_eq!(fd.pending().unwrap(), Vec::<i32>::new());
+        unblock_all().unwrap();
+        assert!(!blocked(libc::SIGUSR1));
+    }
+
+    #[test]
     fn blocks_and_restores() {
         assert!(!blocked(libc::SIGTERM));
         {
