@@ -5,7 +5,11 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod control;
+pub mod daemon;
 pub mod driver;
+pub mod flood;
 pub mod messages;
 pub mod server;
 pub mod syslog;
+pub mod systemd;
