@@ -86,3 +86,60 @@ pub fn privsep(data: &[u8]) {
         assert_eq!(v.encode(), data, "verdict re-encodes differently");
     }
 }
+
+/// The PROXY protocol parser, which the privileged side runs before anything else:
+/// arbitrary bytes through `read_header` (over a slice and one byte per read, which must
+/// agree), `parse_v1` and `parse_v2` never panic; a header read from a stream consumed
+/// exactly the bytes that parse to it, at most the larger limit; and whatever is
+/// accepted re-encodes, in both versions, to a header that parses back the same.
+pub fn proxy(data: &[u8]) {
+    use pop3_proxy::{encode_v1, encode_v2, parse_v1, parse_v2, read_header, Header};
+
+    fn round_trip(h: Header) {
+        let v1 = encode_v1(&h);
+        assert!(v1.len() <= pop3_proxy::V1_MAX, "v1 encoding too long");
+        assert_eq!(parse_v1(&v1), Ok(h), "v1 re-encoding parses differently");
+        assert_eq!(
+            parse_v2(&encode_v2(&h)),
+            Ok(h),
+            "v2 re-encoding parses differently"
+        );
+    }
+
+    struct Drip<'a>(&'a [u8]);
+    impl std::io::Read for Drip<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(1);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    let mut rest = data;
+    let read = read_header(&mut rest);
+    let mut drip = Drip(data);
+    let dripped = read_header(&mut drip);
+    if let Ok(h) = read {
+        let used = &data[..data.len() - rest.len()];
+        assert!(used.len() <= pop3_proxy::V1_MAX.max(pop3_proxy::V2_MAX));
+        let sans_io = if used.starts_with(pop3_proxy::V2_SIGNATURE) {
+            parse_v2(used)
+        } else {
+            parse_v1(used)
+        };
+        assert_eq!(
+            sans_io,
+            Ok(h),
+            "read_header and the sans-IO parser disagree"
+        );
+        assert_eq!(dripped.ok(), Some(h), "one byte per read reads differently");
+        assert_eq!(drip.0, rest, "one byte per read consumes differently");
+        round_trip(h);
+    } else {
+        assert!(dripped.is_err(), "only one byte per read accepts");
+    }
+    for h in [parse_v1(data), parse_v2(data)].into_iter().flatten() {
+        round_trip(h);
+    }
+}

@@ -41,3 +41,8 @@ fn mbox_corpus() {
 fn privsep_corpus() {
     run("privsep", popa3d_fuzz::privsep);
 }
+
+#[test]
+fn proxy_corpus() {
+    run("proxy", popa3d_fuzz::proxy);
+}
