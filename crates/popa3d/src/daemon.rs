@@ -437,6 +437,7 @@ impl Daemon {
             return;
         }
         self.listeners.clear();
+        self.reap();
         let _ = systemd::notify("STOPPING=1");
         self.syslog.notice(&format!(
             "stopping: {} sessions running",
@@ -743,6 +744,12 @@ impl Daemon {
             return 1;
         }
         let _ = process::setsid();
+        // systemd's variables are the daemon's: neither a session nor a PAM module may
+        // notify on its behalf (single-threaded process, so changing the environment is
+        // sound).
+        for var in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
+            std::env::remove_var(var);
+        }
         // popa3d's layout: the connection on 0 and 1, and (ours) /dev/null on 2.
         if process::dup_onto(stream.as_fd(), 0).is_err()
             || process::dup_onto(stream.as_fd(), 1).is_err()
