@@ -39,6 +39,7 @@ use pop3_sys::signals::{self, SignalFd, SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use crate::config::{self, Config};
 use crate::control::{SessionEnd, ToDaemon, ToSession, MAX_MESSAGE};
 use crate::flood::{self, SlotId, Table};
+use crate::messages::strerror;
 use crate::server::{self, Context};
 use crate::syslog::{escape, Syslog};
 use crate::systemd;
@@ -146,7 +147,13 @@ pub fn open_listeners(config: &Config, syslog: &Syslog) -> Result<Vec<BoundInfo>
                     settings.address
                 ));
             }
-            Err(e) => return Err(StartError(format!("bind: {}: {e}", settings.address))),
+            Err(e) => {
+                return Err(StartError(format!(
+                    "bind: {}: {}",
+                    settings.address,
+                    strerror(&e)
+                )))
+            }
         }
     }
     Ok(out)
@@ -522,7 +529,7 @@ impl Daemon {
                             .notice(&format!("not listening on {}: {e}", settings.address));
                         fresh.push(None);
                     }
-                    Err(e) => return Err(format!("bind: {}: {e}", settings.address)),
+                    Err(e) => return Err(format!("bind: {}: {}", settings.address, strerror(&e))),
                 }
             }
             let mut old: Vec<Option<Bound>> = std::mem::take(&mut self.listeners)
@@ -591,7 +598,7 @@ impl Daemon {
                         self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
                     }
                     if due(&mut self.accept_error_logged, Instant::now()) {
-                        self.syslog.crit(&format!("accept: {e}"));
+                        self.syslog.crit(&format!("accept: {}", strerror(&e)));
                     }
                     return;
                 }
@@ -633,14 +640,15 @@ impl Daemon {
             Ok(p) => p,
             Err(e) => {
                 self.table.cancel(slot);
-                self.syslog.crit(&format!("{peer}: socketpair: {e}"));
+                self.syslog
+                    .crit(&format!("{peer}: socketpair: {}", strerror(&e)));
                 return;
             }
         };
         match process::fork() {
             Err(e) => {
                 self.table.cancel(slot);
-                self.syslog.crit(&format!("{peer}: fork: {e}"));
+                self.syslog.crit(&format!("{peer}: fork: {}", strerror(&e)));
             }
             Ok(Fork::Child) => self.session(stream, theirs, &settings, peer),
             Ok(Fork::Parent(pid)) => {
@@ -747,7 +755,12 @@ impl Daemon {
         // systemd's variables are the daemon's: neither a session nor a PAM module may
         // notify on its behalf (single-threaded process, so changing the environment is
         // sound).
-        for var in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
+        for var in [
+            "NOTIFY_SOCKET",
+            "LISTEN_FDS",
+            "LISTEN_PID",
+            "LISTEN_FDNAMES",
+        ] {
             std::env::remove_var(var);
         }
         // popa3d's layout: the connection on 0 and 1, and (ours) /dev/null on 2.

@@ -99,3 +99,26 @@ mod tests {
         );
     }
 }
+
+/// An error as popa3d prints one (`strerror`): std's text without its ` (os error N)`
+/// suffix, so `bind: 0.0.0.0:110: Address already in use` reads as popa3d's lines do.
+pub fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match e.raw_os_error() {
+        Some(code) => text
+            .strip_suffix(&format!(" (os error {code})"))
+            .map_or(text.clone(), str::to_owned),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod strerror_tests {
+    #[test]
+    fn drops_only_the_os_error_suffix() {
+        let e = std::io::Error::from_raw_os_error(98);
+        assert_eq!(super::strerror(&e), "Address already in use");
+        let other = std::io::Error::other("no such user (os error 5)");
+        assert_eq!(super::strerror(&other), "no such user (os error 5)");
+    }
+}

@@ -88,7 +88,11 @@ pub fn run(config: &Config, syslog: &Syslog, mut ctx: Context) -> i32 {
     match session(config, syslog, &mut ctx) {
         Ok(code) => code,
         Err(Fatal::Sys(what, e)) => {
-            log(syslog, Level::Crit, &format!("{what}: {e}"));
+            log(
+                syslog,
+                Level::Crit,
+                &format!("{what}: {}", messages::strerror(&e)),
+            );
             1
         }
         Err(Fatal::Peer(who, why)) => {

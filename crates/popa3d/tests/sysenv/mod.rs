@@ -461,3 +461,63 @@ pub fn assert_messages(client: &str, expected: &[Message], got: &[Vec<u8>]) {
         "{client}: messages not delivered byte for byte:\n{report}"
     );
 }
+
+// ---------------------------------------------------------------------------------
+// Scenarios that start their own servers (tests/activation.rs, tests/daemon.rs).
+
+/// Run `script` (bash) inside scripts/sysenv without its inetd on port 110: the scenario
+/// starts the servers it needs itself (`$POPA3D_BIN` is `server`) and stops them, by
+/// pid, before it exits. `mbox` is bob's mailbox; the whole run may take `timeout_secs`.
+/// Panics unless the script exits 0 and every process it started is gone when it does.
+pub fn run_own_servers(
+    name: &str,
+    server: &Path,
+    mbox: &Path,
+    timeout_secs: u32,
+    script: &str,
+) -> Outcome {
+    let out = std::env::temp_dir().join(format!("sysenv-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let script_path = out.join("scenario.sh");
+    std::fs::write(&script_path, format!("{PRELUDE}\n{script}")).unwrap();
+    let syslog_path = out.join("syslog");
+    let output = Command::new(repo_root().join("scripts/sysenv"))
+        .arg("--mbox")
+        .arg(mbox)
+        .arg("--log")
+        .arg(&syslog_path)
+        .args(["--timeout", &timeout_secs.to_string(), "--", "bash"])
+        .arg(&script_path)
+        .env("OUT", &out)
+        .env("DATA", data_dir())
+        .env("POPA3D_BIN", server)
+        .output()
+        .unwrap();
+    let syslog = std::fs::read_to_string(&syslog_path).unwrap_or_default();
+    let mut outcome = Outcome {
+        out,
+        server: server.to_owned(),
+        syslog,
+        keep: std::env::var_os("INTEROP_KEEP").is_some(),
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // scripts/sysenv says `sysenv: ...` when processes outlived the scenario.
+    if !output.status.success() || stderr.lines().any(|l| l.starts_with("sysenv: ")) {
+        outcome.keep = true;
+        panic!(
+            "scenario {name} failed ({}):\nstdout:\n{}\nstderr:\n{stderr}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            outcome.context()
+        );
+    }
+    outcome
+}
+
+impl Outcome {
+    /// Where the scenario's files are and the whole syslog, for assertion messages.
+    pub fn describe(&self) -> String {
+        self.context()
+    }
+}
