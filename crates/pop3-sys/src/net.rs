@@ -124,6 +124,14 @@ pub fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     Ok(TcpListener::from(fd))
 }
 
+/// Changes the backlog of a socket that is already listening (listen(2) again, which
+/// Linux allows): a reload with a new `backlog` keeps the socket and its queue.
+pub fn set_backlog(listener: &TcpListener, backlog: u32) -> io::Result<()> {
+    let backlog = libc::c_int::try_from(backlog).unwrap_or(libc::c_int::MAX);
+    // SAFETY: listen has no memory-safety preconditions; the descriptor is borrowed.
+    cvt(unsafe { libc::listen(listener.as_raw_fd(), backlog) }).map(drop)
+}
+
 /// Takes over descriptor `raw`, inherited from systemd (`LISTEN_FDS`), after checking
 /// that it is a listening TCP socket (IPv4 or IPv6); it becomes close-on-exec and
 /// non-blocking. Anything else is an error and the descriptor is left alone.
@@ -251,6 +259,14 @@ mod tests {
         // A pipe is not a TCP socket.
         let (r, _w) = crate::process::pipe().unwrap();
         assert_eq!(tcp_peer(&r), None);
+    }
+
+    #[test]
+    fn backlog_can_change_while_listening() {
+        let l = listen("127.0.0.1:0".parse().unwrap(), 8).unwrap();
+        set_backlog(&l, 2048).unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap());
+        assert!(c.is_ok());
     }
 
     #[test]

@@ -55,6 +55,10 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// accept errors).
 const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// The most untrusted PROXY peers whose last log line is remembered; beyond that (a
+/// flood from many addresses) they are not logged until old entries expire.
+const MAX_UNTRUSTED_LOGGED: usize = 4096;
+
 /// How the daemon is started.
 #[derive(Debug)]
 pub struct Options {
@@ -248,7 +252,8 @@ pub struct Daemon {
     stop_deadline: Option<Instant>,
     sessions_signalled: bool,
     accept_paused_until: Option<Instant>,
-    untrusted_logged: Option<Instant>,
+    /// When each untrusted peer of a PROXY listener was last logged (bounded).
+    untrusted_logged: HashMap<IpAddr, Instant>,
     accept_error_logged: Option<Instant>,
 }
 
@@ -277,7 +282,7 @@ impl Daemon {
             stop_deadline: None,
             sessions_signalled: false,
             accept_paused_until: None,
-            untrusted_logged: None,
+            untrusted_logged: HashMap::new(),
             accept_error_logged: None,
         })
     }
@@ -545,7 +550,18 @@ impl Daemon {
                     })
                     .and_then(Option::take);
                 match (reused, socket) {
-                    (Some(b), _) => next.push(Bound { settings, ..b }),
+                    (Some(b), _) => {
+                        if b.settings.backlog != settings.backlog {
+                            if let Err(e) = net::set_backlog(&b.socket, settings.backlog) {
+                                self.syslog.notice(&format!(
+                                    "{}: backlog unchanged: {}",
+                                    settings.address,
+                                    strerror(&e)
+                                ));
+                            }
+                        }
+                        next.push(Bound { settings, ..b })
+                    }
                     (None, Some(socket)) => {
                         self.syslog
                             .info(&format!("listening on {}", settings.address));
@@ -615,7 +631,7 @@ impl Daemon {
         let now = Instant::now();
         let admitted = if settings.proxy_protocol {
             if !settings.trusts(peer) {
-                if due(&mut self.untrusted_logged, now) {
+                if self.untrusted_due(peer, now) {
                     self.syslog.notice(&format!(
                         "{peer}: not a trusted proxy for {}, connection refused",
                         settings.address
@@ -666,6 +682,24 @@ impl Daemon {
                 );
             }
         }
+    }
+
+    /// Whether to log an untrusted peer now: once per [`LOG_INTERVAL`] per address, and
+    /// never more than [`MAX_UNTRUSTED_LOGGED`] addresses remembered.
+    fn untrusted_due(&mut self, peer: IpAddr, now: Instant) -> bool {
+        if self.untrusted_logged.len() >= MAX_UNTRUSTED_LOGGED {
+            self.untrusted_logged
+                .retain(|_, t| now < *t || now.duration_since(*t) < LOG_INTERVAL);
+            if self.untrusted_logged.len() >= MAX_UNTRUSTED_LOGGED {
+                return false;
+            }
+        }
+        let mut last = self.untrusted_logged.get(&peer).copied();
+        let ok = due(&mut last, now);
+        if ok {
+            self.untrusted_logged.insert(peer, now);
+        }
+        ok
     }
 
     /// Reads what session `pid` sent, and answers.
