@@ -9,6 +9,11 @@
 #     interop.rs): ip (iproute2, to bring up lo in a private network namespace) and
 #     the POP3 clients curl, fetchmail, getmail6 and mpop (Python's poplib is in
 #     python3);
+#   - haproxy, the PROXY-protocol peer of the standalone daemon's tests.  Installing
+#     it must not start it (its postinst would: a CI machine must not be left with a
+#     running haproxy), so every package installs with a /usr/sbin/policy-rc.d that
+#     forbids starting services (exit 101, honoured by invoke-rc.d and
+#     deb-systemd-invoke); one already there is used as it is and never touched;
 #   - the reference: Debian's popa3d 1.0.3-1.1, fetched with `apt-get download` into
 #     target/reference/ and unpacked there (target/reference/usr/sbin/popa3d).  It is
 #     never installed on the host: no service, no account, no /etc change.
@@ -66,14 +71,38 @@ need curl command -v curl
 need fetchmail command -v fetchmail
 need getmail6 command -v getmail
 need mpop command -v mpop
+need haproxy test -x /usr/sbin/haproxy
 pkgs=("${missing[@]}")
+# No service starts while we install (see the top).  Ours is removed on exit, however
+# the script ends; someone else's policy-rc.d is left alone.
+policy=/usr/sbin/policy-rc.d
+policy_ours=no
+remove_policy() {
+    if [ "$policy_ours" = yes ]; then
+        rm -f "$policy"
+        policy_ours=no
+    fi
+}
+forbid_service_starts() {
+    [ ! -e "$policy" ] && [ ! -L "$policy" ] || return 0
+    trap remove_policy EXIT
+    trap 'remove_policy; exit 130' INT
+    trap 'remove_policy; exit 143' TERM
+    # noclobber: if one appeared meanwhile, it is not ours.
+    (set -C && printf '#!/bin/sh\n# Written by %s while it installs packages; removed after.\nexit 101\n' \
+        "$prog" >"$policy") 2>/dev/null || return 0
+    policy_ours=yes
+    chmod 0755 "$policy"
+}
 if [ ${#pkgs[@]} -gt 0 ]; then
     note "installing ${pkgs[*]}"
+    forbid_service_starts
     if ! apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2; then
         apt_update
         apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2 ||
             die "apt-get install ${pkgs[*]} failed"
     fi
+    remove_policy
 fi
 
 # The reference popa3d.

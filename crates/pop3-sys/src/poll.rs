@@ -45,10 +45,7 @@ pub fn wait_any_readable(
             revents: 0,
         })
         .collect();
-    let ts = timeout.map(|r| libc::timespec {
-        tv_sec: r.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-        tv_nsec: r.subsec_nanos() as libc::c_long,
-    });
+    let ts = timeout.map(timespec);
     let ts_ptr = ts
         .as_ref()
         .map_or(std::ptr::null(), |t| t as *const libc::timespec);
@@ -73,6 +70,14 @@ pub fn wait_any_readable(
     Ok(pfds.iter().map(|p| p.revents & ready != 0).collect())
 }
 
+/// `d` for ppoll, capped at the largest `time_t`.
+fn timespec(d: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    }
+}
+
 /// `None` waits forever; so does a timeout too large to add to the clock.
 fn deadline(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
@@ -86,10 +91,7 @@ fn wait_for(
     let ready = events | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
     loop {
         let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let ts = remaining.map(|r| libc::timespec {
-            tv_sec: r.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-            tv_nsec: r.subsec_nanos() as libc::c_long,
-        });
+        let ts = remaining.map(timespec);
         let ts_ptr = ts
             .as_ref()
             .map_or(std::ptr::null(), |t| t as *const libc::timespec);

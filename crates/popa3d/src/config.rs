@@ -794,17 +794,7 @@ fn optional_timeout(
     value: &Option<Spanned<Seconds>>,
     default: Duration,
 ) -> Result<Duration, CheckError> {
-    let Some(v) = value else {
-        return Ok(default);
-    };
-    let secs = v.get_ref().0;
-    match u64::try_from(secs) {
-        Ok(secs) if (1..=MAX_TIMEOUT_SECS).contains(&secs) => Ok(Duration::from_secs(secs)),
-        _ => Err((
-            Some(v.span()),
-            format!("{key} = {secs}: must be a number of seconds from 1 to {MAX_TIMEOUT_SECS}"),
-        )),
-    }
+    optional_seconds(key, value, 1, MAX_TIMEOUT_SECS, default)
 }
 
 /// The 1-based line of byte `offset` in `text`.
