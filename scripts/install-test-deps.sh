@@ -9,6 +9,8 @@
 #     interop.rs): ip (iproute2, to bring up lo in a private network namespace) and
 #     the POP3 clients curl, fetchmail, getmail6 and mpop (Python's poplib is in
 #     python3);
+#   - systemd-socket-activate (package systemd), which plays systemd in the socket
+#     activation tests (crates/popa3d/tests/activation.rs);
 #   - haproxy, the PROXY-protocol peer of the standalone daemon's tests.  Installing
 #     it must not start it (its postinst would: a CI machine must not be left with a
 #     running haproxy), so every package installs with a /usr/sbin/policy-rc.d that
@@ -72,6 +74,7 @@ need fetchmail command -v fetchmail
 need getmail6 command -v getmail
 need mpop command -v mpop
 need haproxy test -x /usr/sbin/haproxy
+need systemd command -v systemd-socket-activate
 pkgs=("${missing[@]}")
 # No service starts while we install (see the top).  Ours is removed on exit, however
 # the script ends; someone else's policy-rc.d is left alone.
