@@ -24,10 +24,11 @@ fn version_and_usage() {
         o.stdout.is_empty(),
         "nothing on stdout: in inetd mode it is the client"
     );
-    assert!(String::from_utf8_lossy(&o.stderr).contains("Usage: popa3d [-D] [-V] [-c FILE]"));
-    let o = Command::new(BIN).arg("-D").output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Usage: popa3d [-D [-F]] [-V] [-c FILE]"));
+    let o = Command::new(BIN).arg("-F").output().unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not implemented yet"));
+    assert!(o.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("-F needs -D"));
 }
 
 /// Without root, the server refuses to start: exit 1, a CRIT line in syslog, and not a
