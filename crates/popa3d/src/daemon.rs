@@ -290,6 +290,8 @@ impl Daemon {
     /// Serves until SIGTERM or SIGINT and the last session has ended. Returns the exit
     /// status.
     pub fn run(mut self) -> i32 {
+        // Not chrooted, not confined: may reconnect to a restarted logger.
+        self.syslog.set_reconnect(true);
         for l in &self.listeners {
             self.syslog
                 .info(&format!("listening on {}", l.settings.address));
@@ -780,6 +782,8 @@ impl Daemon {
         settings: &config::Listener,
         peer: IpAddr,
     ) -> i32 {
+        // This process and its children will be confined: never connect(2) again.
+        self.syslog.set_reconnect(false);
         // Default signal mask and a process group of its own (SIGTERM at shutdown goes to
         // the session and its pre-auth and verifier processes together).
         if signals::unblock_all().is_err() {

@@ -21,7 +21,8 @@
 use std::io::Read;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixDatagram;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tz::{TimeZone, TimeZoneSettings};
@@ -66,6 +67,10 @@ impl Level {
 pub struct Syslog {
     socket: Option<UnixDatagram>,
     zone: TimeZone,
+    /// Where the socket was connected, for [`Syslog::set_reconnect`].
+    path: PathBuf,
+    /// Whether a send refused by a restarted logger may reconnect by path.
+    reconnect: AtomicBool,
 }
 
 impl Syslog {
@@ -79,6 +84,8 @@ impl Syslog {
         Syslog {
             socket: connect(socket_path),
             zone: local_zone(std::env::var_os("TZ").as_deref().map(|tz| tz.to_str())),
+            path: socket_path.to_owned(),
+            reconnect: AtomicBool::new(false),
         }
     }
 
@@ -88,6 +95,8 @@ impl Syslog {
         Syslog {
             socket: connect(socket_path),
             zone: local_zone(Some(Some(tz))),
+            path: socket_path.to_owned(),
+            reconnect: AtomicBool::new(false),
         }
     }
 
@@ -97,6 +106,8 @@ impl Syslog {
         Syslog {
             socket: None,
             zone: TimeZone::utc(),
+            path: PathBuf::new(),
+            reconnect: AtomicBool::new(false),
         }
     }
 
@@ -111,12 +122,37 @@ impl Syslog {
         self.socket.as_ref().map(|s| s.as_raw_fd())
     }
 
+    /// Allows (or forbids) reconnecting by path when the logger has gone away (a
+    /// restarted rsyslog recreates /dev/log; the old connection is then refused). Only
+    /// for the long-running standalone daemon, which is neither chrooted nor under
+    /// seccomp: it sets this after start-up, and each session clears it first thing,
+    /// since a confined process must never call connect(2). The same descriptor is
+    /// reconnected, so its number (kept open in every session) never changes. Off by
+    /// default.
+    pub fn set_reconnect(&self, on: bool) {
+        self.reconnect.store(on, Ordering::Relaxed);
+    }
+
     /// Sends one line at `level`. Errors are ignored, as libc's syslog ignores them.
     pub fn log(&self, level: Level, msg: &str) {
         if let Some(socket) = &self.socket {
             let line = self.encode(level, msg, SystemTime::now(), std::process::id());
-            // A full receive queue blocks, as with glibc; any error drops the line.
-            let _ = socket.send(&line);
+            // A full receive queue blocks, as with glibc; any other error drops the line,
+            // unless reconnecting is allowed and the logger looks restarted.
+            if let Err(e) = socket.send(&line) {
+                let gone = matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused
+                        | std::io::ErrorKind::NotConnected
+                        | std::io::ErrorKind::NotFound
+                );
+                if gone
+                    && self.reconnect.load(Ordering::Relaxed)
+                    && socket.connect(&self.path).is_ok()
+                {
+                    let _ = socket.send(&line);
+                }
+            }
         }
     }
 

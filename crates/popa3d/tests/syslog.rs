@@ -287,3 +287,33 @@ fn escape_output_is_printable_and_bounded_for_every_byte() {
     let out = escape(&long, 64);
     assert_eq!(out.len(), 64 * 4 + 3);
 }
+
+/// A logger restarted under the daemon (rsyslog recreates /dev/log): with reconnecting
+/// allowed the next line reaches the new socket, through the same descriptor; without it
+/// (every session: a confined process must not call connect) the line is lost.
+#[test]
+fn reconnects_to_a_restarted_logger_only_when_allowed() {
+    let dir = temp_dir();
+    let (old, path) = listener(&dir);
+    let log = Syslog::open(&path);
+    let fd = log.raw_fd();
+    log.info("before");
+    assert!(String::from_utf8_lossy(&recv(&old)).ends_with("before"));
+    // The logger restarts: its socket file is replaced.
+    drop(old);
+    std::fs::remove_file(&path).unwrap();
+    let (new, _) = listener(&dir);
+    new.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    log.info("lost: reconnecting not allowed");
+    let mut buf = [0u8; 256];
+    assert!(new.recv(&mut buf).is_err(), "nothing without reconnect");
+    log.set_reconnect(true);
+    log.info("after");
+    new.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(String::from_utf8_lossy(&recv(&new)).ends_with("after"));
+    assert_eq!(log.raw_fd(), fd, "the same descriptor, reconnected");
+    log.info("again");
+    assert!(String::from_utf8_lossy(&recv(&new)).ends_with("again"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
