@@ -33,6 +33,15 @@ pub(crate) enum AuthCommand<'a> {
     /// `PASS secret`: the whole non-empty parameter string, spaces included.
     Pass(&'a [u8]),
     Quit,
+    /// `CAPA` (RFC 2449 §5).
+    Capa,
+    /// `AUTH [mechanism [initial-response]]` (RFC 5034 §4; bare `AUTH` is the old
+    /// mechanism listing Outlook still sends). The mechanism is as typed, not yet
+    /// upper-cased; the initial response is never empty (`=` stands for an empty one).
+    Auth {
+        mechanism: Option<&'a [u8]>,
+        initial: Option<&'a [u8]>,
+    },
 }
 
 /// Commands of the TRANSACTION state (RFC 1939 §5, §7; LAST from RFC 1460). Numbers
@@ -50,6 +59,8 @@ pub(crate) enum TransCommand {
     Rset,
     Last,
     Quit,
+    /// `CAPA` (RFC 2449 §5), which TRANSACTION answers too.
+    Capa,
 }
 
 /// Keyword and parameter string of a line.
@@ -93,6 +104,8 @@ pub(crate) fn parse_authorization(line: &[u8]) -> Result<AuthCommand<'_>, ParseE
                 .ok_or(ParseError::MissingArgument)
         }
         b"QUIT" => AuthCommand::Quit,
+        b"CAPA" => AuthCommand::Capa,
+        b"AUTH" => return parse_auth(params.rest),
         _ => return Err(ParseError::UnknownCommand),
     };
     params.end()?;
@@ -117,10 +130,49 @@ pub(crate) fn parse_transaction(line: &[u8]) -> Result<TransCommand, ParseError>
         b"RSET" => TransCommand::Rset,
         b"LAST" => TransCommand::Last,
         b"QUIT" => TransCommand::Quit,
+        b"CAPA" => TransCommand::Capa,
         _ => return Err(ParseError::UnknownCommand),
     };
     params.end()?;
     Ok(command)
+}
+
+/// AUTH's parameters: up to two, split at single spaces like every other command's,
+/// but without the 40-byte cap (a PLAIN initial response is longer). One trailing space
+/// is tolerated, as elsewhere.
+fn parse_auth(rest: Option<&[u8]>) -> Result<AuthCommand<'_>, ParseError> {
+    let Some(rest) = rest else {
+        return Ok(AuthCommand::Auth {
+            mechanism: None,
+            initial: None,
+        });
+    };
+    let (mechanism, initial) = match memchr::memchr(b' ', rest) {
+        Some(at) => (
+            rest.get(..at).unwrap_or_default(),
+            rest.get(at + 1..).filter(|r| !r.is_empty()),
+        ),
+        None => (rest, None),
+    };
+    if mechanism.is_empty() {
+        return Err(ParseError::MissingArgument);
+    }
+    let initial = match initial {
+        Some(r) => match memchr::memchr(b' ', r) {
+            // "x " is "x"; anything after that space is a third argument.
+            Some(at) if at + 1 == r.len() => r.get(..at),
+            Some(_) => return Err(ParseError::ExtraArgument),
+            None => Some(r),
+        },
+        None => None,
+    };
+    if initial.is_some_and(<[u8]>::is_empty) {
+        return Err(ParseError::MissingArgument);
+    }
+    Ok(AuthCommand::Auth {
+        mechanism: Some(mechanism),
+        initial,
+    })
 }
 
 /// What is left of the parameter string; `None` once nothing follows.
@@ -269,8 +321,12 @@ mod tests {
             (b"LIST \x0b\x0c\r1", Ok(List(Some(1)))),
             (b"LIST -\t1", Err(BadNumber)),
             (b"LIST  ", Err(BadNumber)),
-            // §9.7 TRANSACTION
-            (b"CAPA", Err(UnknownCommand)),
+            // §9.7 TRANSACTION, except CAPA (RFC 2449)
+            (b"CAPA", Ok(Capa)),
+            (b"capa ", Ok(Capa)),
+            (b"CAPA x", Err(ExtraArgument)),
+            (b"AUTH", Err(UnknownCommand)),
+            (b"AUTH PLAIN", Err(UnknownCommand)),
             (b"USER bob", Err(UnknownCommand)),
             (b"PASS bobpw", Err(UnknownCommand)),
             (b"APOP x y", Err(UnknownCommand)),
@@ -337,13 +393,41 @@ mod tests {
         let user40 = format!("USER {name40}");
         let user41 = format!("USER {}", "n".repeat(41));
         let noop_x = format!("NOOP{}", "x".repeat(100));
+        let long_ir = format!("AUTH PLAIN {}", "A".repeat(300));
+        fn auth<'a>(
+            mechanism: Option<&'a [u8]>,
+            initial: Option<&'a [u8]>,
+        ) -> Result<AuthCommand<'a>, ParseError> {
+            Ok(AuthCommand::Auth { mechanism, initial })
+        }
         let cases: &[(&[u8], Result<AuthCommand<'_>, ParseError>)] = &[
-            (b"CAPA", Err(UnknownCommand)),
+            (b"CAPA", Ok(AuthCommand::Capa)),
+            (b"Capa ", Ok(AuthCommand::Capa)),
+            (b"CAPA x", Err(ExtraArgument)),
+            (b"AUTH", auth(None, None)),
+            (b"auth ", auth(None, None)),
+            (b"AUTH PLAIN", auth(Some(b"PLAIN"), None)),
+            (b"AUTH plain ", auth(Some(b"plain"), None)),
+            (b"AUTH PLAIN =", auth(Some(b"PLAIN"), Some(b"="))),
+            (
+                b"AUTH PLAIN AGJvYgBib2Jwdw==",
+                auth(Some(b"PLAIN"), Some(b"AGJvYgBib2Jwdw==")),
+            ),
+            (b"AUTH PLAIN abcd ", auth(Some(b"PLAIN"), Some(b"abcd"))),
+            (b"AUTH PLAIN abcd x", Err(ExtraArgument)),
+            (b"AUTH PLAIN abcd  ", Err(ExtraArgument)),
+            (b"AUTH PLAIN  ", Err(MissingArgument)),
+            (b"AUTH  PLAIN", Err(MissingArgument)),
+            (b"AUTH LOGIN", auth(Some(b"LOGIN"), None)),
+            (b"AUTHX", Err(UnknownCommand)),
+            (
+                long_ir.as_bytes(),
+                auth(Some(b"PLAIN"), long_ir.as_bytes().get(11..)),
+            ),
             (
                 b"APOP bob 0123456789abcdef0123456789abcdef",
                 Err(UnknownCommand),
             ),
-            (b"AUTH", Err(UnknownCommand)),
             (b"STLS", Err(UnknownCommand)),
             (b"STAT", Err(UnknownCommand)),
             (b"NOOP", Err(UnknownCommand)),

@@ -6,8 +6,8 @@
 //! that the crate's tests use, so fuzzing and tests drive sessions the same way.
 
 use crate::listing::{EmptyListing, Listing};
-use crate::params::{INPUT_BUFFER, MAX_ARG, MAX_LINE, OUTPUT_HIGH_WATER};
-use crate::{Action, CloseReason, MessageEncoder, Session};
+use crate::params::{INPUT_BUFFER, MAX_ARG, MAX_PASSWORD, OUTPUT_HIGH_WATER};
+use crate::{Action, CloseReason, MessageEncoder, Options, Session};
 
 /// An in-memory maildrop: message data as the mailbox holds it (LF line ends, no From_
 /// line) and UIDLs. Sizes are popa3d's: data length with every LF counted as CRLF.
@@ -120,6 +120,17 @@ pub struct Transcript {
 /// continues in a TRANSACTION session with the pipelined bytes; every RETR/TOP is sent
 /// from `maildrop` (also in `chunk`-byte pieces); every UPDATE succeeds.
 pub fn run(start: Start, maildrop: &FakeMaildrop, input: &[u8], chunk: usize) -> Transcript {
+    run_with(start, Options::default(), maildrop, input, chunk)
+}
+
+/// [`run`] with the engine's [`Options`] for both states.
+pub fn run_with(
+    start: Start,
+    options: Options,
+    maildrop: &FakeMaildrop,
+    input: &[u8],
+    chunk: usize,
+) -> Transcript {
     let chunk = chunk.max(1);
     let mut transcript = Transcript {
         output: Vec::new(),
@@ -127,9 +138,9 @@ pub fn run(start: Start, maildrop: &FakeMaildrop, input: &[u8], chunk: usize) ->
     };
     let mut in_authorization = start == Start::Authorization;
     let mut session = if in_authorization {
-        Session::authorization()
+        Session::authorization_with(options)
     } else {
-        match Session::try_transaction(maildrop, &[]) {
+        match Session::try_transaction_with(maildrop, &[], options) {
             Ok(session) => session,
             Err(_) => return transcript,
         }
@@ -174,7 +185,7 @@ pub fn run(start: Start, maildrop: &FakeMaildrop, input: &[u8], chunk: usize) ->
             } => {
                 assert!(in_authorization, "Login outside AUTHORIZATION");
                 assert!(user.len() <= MAX_ARG);
-                assert!(!password.is_empty() && password.len() <= MAX_LINE - 5);
+                assert!(!password.is_empty() && password.len() <= MAX_PASSWORD);
                 assert!(pipelined.len() <= INPUT_BUFFER);
                 assert_eq!(
                     session.poll(&EmptyListing),
@@ -185,7 +196,7 @@ pub fn run(start: Start, maildrop: &FakeMaildrop, input: &[u8], chunk: usize) ->
                     password: password.as_bytes().to_vec(),
                 });
                 flush(&mut session, &mut transcript.output);
-                session = match Session::try_transaction(maildrop, &pipelined) {
+                session = match Session::try_transaction_with(maildrop, &pipelined, options) {
                     Ok(session) => session,
                     Err(_) => return transcript,
                 };
@@ -240,8 +251,9 @@ fn flush(session: &mut Session, wire: &mut Vec<u8>) {
 }
 
 /// Checks that `output` is a sequence of whole CRLF-terminated replies: status lines
-/// starting `+OK` or `-ERR`, and multi-line bodies (after a bare `+OK`) ended by `.`.
-/// Relies on no message line of the maildrop looking like a status line.
+/// starting `+OK` or `-ERR`, SASL continuations (`+ `), and multi-line bodies (after a
+/// bare `+OK`) ended by `.`. Relies on no message line of the maildrop looking like a
+/// status line or a continuation.
 pub fn check_replies(output: &[u8]) -> Result<(), String> {
     if !output.is_empty() && !output.ends_with(b"\r\n") {
         return Err("output does not end with CRLF".into());
@@ -272,6 +284,8 @@ pub fn check_replies(output: &[u8]) -> Result<(), String> {
                     Mode::Status
                 }
             }
+            // A continuation is always a reply of its own (RFC 5034 §4).
+            Mode::Status | Mode::MaybeBody if line.starts_with(b"+ ") => Mode::Status,
             Mode::Status => return Err(format!("line {n} is not a status line")),
             Mode::MaybeBody | Mode::Body if line == b"." => Mode::Status,
             Mode::MaybeBody | Mode::Body if status => {
@@ -335,6 +349,9 @@ mod tests {
         assert!(check_replies(b"+OK\r\nbody\r\n").is_err());
         assert!(check_replies(b"+OK\r\nbody\r\n+OK\r\n").is_err());
         assert!(check_replies(b"+OK 1\r\nbody\r\n.\r\n").is_err());
+        assert!(check_replies(b"+OK\r\n+ \r\n-ERR x\r\n").is_ok());
+        assert!(check_replies(b"+ \r\nbody\r\n").is_err());
+        assert!(check_replies(b"+\r\n").is_err());
     }
 
     #[test]
@@ -345,6 +362,8 @@ mod tests {
             b"\x03USER a\nPASS b\nRETR 1\nTOP 3 1\nRSET\nLAST",
             b"\x00\x00\x00\r\r\n\n\n",
             b"LIST 1\r\nRETR 2\r\nTOP 3 100\r\nDELE 1\r\nDELE 1\r\nLAST\r\nQUIT",
+            b"CAPA\r\nAUTH\r\nAUTH PLAIN\r\n*\r\nAUTH PLAIN\r\nAGJvYgBib2Jwdw==\r\nCAPA\r\nQUIT\r\n",
+            b"\x05AUTH PLAIN AGJvYgBib2Jwdw==\nCAPA\nAUTH\nRETR 1\n",
         ];
         for sample in samples {
             command_line(sample);

@@ -8,9 +8,10 @@
 //! unit-tested and fuzzed.
 //!
 //! The behaviour is Openwall popa3d 1.0.3's, byte for byte, except where
-//! `docs/differences-from-popa3d.md` says otherwise. The one difference here: a command
+//! `docs/differences-from-popa3d.md` says otherwise. The differences here: a command
 //! line longer than [`params::MAX_LINE`] bytes is answered with one `-ERR` and never run,
-//! where popa3d truncates it and runs the first 127 bytes.
+//! where popa3d truncates it and runs the first 127 bytes; and CAPA (RFC 2449) and
+//! AUTH PLAIN (RFC 5034) are answered where popa3d says `-ERR`, as [`Options`] allow.
 //!
 //! # Driving a session
 //!
@@ -76,20 +77,24 @@
 pub mod params;
 
 mod authorization;
+mod capability;
 mod command;
 mod encode;
 mod line;
 mod listing;
 mod password;
 mod reply;
+mod sasl;
 mod session;
 mod transaction;
 
 #[doc(hidden)]
 pub mod fuzz_targets;
 
+pub use capability::Options;
 pub use encode::MessageEncoder;
 pub use listing::{EmptyListing, Listing};
 pub use password::Password;
+pub use sasl::{decode_base64, Base64Error};
 pub use session::{Action, CloseReason, PipelinedTooLong, Session};
 pub use transaction::Totals;

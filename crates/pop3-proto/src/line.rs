@@ -1,20 +1,21 @@
 //! Command-line assembly: client bytes in, one command line (or one refusal) out.
 //!
-//! Memory is bounded whatever the client sends: at most [`MAX_LINE`] + 1 bytes of a line
-//! are kept, the rest of an over-long line is only scanned for its LF and a NUL. This
-//! module never interprets the line; `command` does.
+//! Memory is bounded whatever the client sends: at most [`MAX_AUTH_LINE`] + 1 bytes of a
+//! line are kept, the rest of an over-long line is only scanned for its LF and a NUL.
+//! This module never interprets the line; the session decides which lines may be longer
+//! than [`MAX_LINE`](crate::params::MAX_LINE) (only AUTH's), `command` parses them.
 
-use crate::params::MAX_LINE;
+use crate::params::MAX_AUTH_LINE;
 use zeroize::Zeroize;
 
-/// Bytes kept per line: the longest accepted line plus the CR that may precede its LF,
-/// so that a 127-byte command ended by CRLF is still whole.
-const STORED: usize = MAX_LINE + 1;
+/// Bytes kept per line: the longest line ever accepted plus the CR that may precede
+/// its LF, so that such a line ended by CRLF is still whole.
+const STORED: usize = MAX_AUTH_LINE + 1;
 
 /// Why a finished line is not run as a command. Each gets one bare `-ERR`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LineError {
-    /// Longer than [`MAX_LINE`] bytes (DEVIATION: popa3d truncates and runs it).
+    /// Longer than the limit for this line (DEVIATION: popa3d truncates and runs it).
     TooLong,
     /// A NUL somewhere on the line; popa3d's C strings make such a line empty.
     Nul,
@@ -86,17 +87,17 @@ impl LineAssembler {
         self.started
     }
 
-    /// The finished line. `terminated` says whether it ended with LF (rather than EOF):
-    /// only then is one CR right before the LF dropped (§3.1), so `STAT\r\r\n` keeps a
-    /// CR and fails.
-    pub(crate) fn line(&self, terminated: bool) -> Result<&[u8], LineError> {
+    /// The finished line, if at most `max` (≤ [`MAX_AUTH_LINE`]) bytes long. `terminated`
+    /// says whether it ended with LF (rather than EOF): only then is one CR right before
+    /// the LF dropped (§3.1), so `STAT\r\r\n` keeps a CR and fails.
+    pub(crate) fn line(&self, terminated: bool, max: usize) -> Result<&[u8], LineError> {
         let mut content = self.buf.get(..self.len).unwrap_or_default();
         if terminated {
             if let Some(rest) = content.strip_suffix(b"\r") {
                 content = rest;
             }
         }
-        if self.overflow || content.len() > MAX_LINE {
+        if self.overflow || content.len() > max.min(MAX_AUTH_LINE) {
             Err(LineError::TooLong)
         } else if self.nul {
             Err(LineError::Nul)
@@ -127,7 +128,7 @@ impl Drop for LineAssembler {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::{LineAssembler, LineError};
-    use crate::params::MAX_LINE;
+    use crate::params::{MAX_AUTH_LINE, MAX_LINE};
 
     /// Feeds one whole line (which must contain a LF) and returns what it became.
     fn one(input: &[u8]) -> Result<Vec<u8>, LineError> {
@@ -135,7 +136,7 @@ mod tests {
         let (used, done) = a.feed(input);
         assert!(done);
         assert_eq!(used, input.len());
-        let r = a.line(true).map(<[u8]>::to_vec);
+        let r = a.line(true, MAX_LINE).map(<[u8]>::to_vec);
         a.clear();
         r
     }
@@ -190,12 +191,33 @@ mod tests {
         assert_eq!(a.feed(b"QU"), (2, false));
         assert!(a.is_started());
         assert_eq!(a.feed(b"IT\r"), (3, false));
-        assert_eq!(a.line(false), Ok(&b"QUIT\r"[..]));
+        assert_eq!(a.line(false, MAX_LINE), Ok(&b"QUIT\r"[..]));
         assert_eq!(a.feed(b"\nNOOP\n"), (1, true));
-        assert_eq!(a.line(true), Ok(&b"QUIT"[..]));
+        assert_eq!(a.line(true, MAX_LINE), Ok(&b"QUIT"[..]));
         a.clear();
         assert!(!a.is_started());
         assert_eq!(a.feed(b"NOOP\n"), (5, true));
-        assert_eq!(a.line(true), Ok(&b"NOOP"[..]));
+        assert_eq!(a.line(true, MAX_LINE), Ok(&b"NOOP"[..]));
+    }
+
+    #[test]
+    fn longer_limit_for_auth_lines() {
+        let mut a = LineAssembler::new();
+        let mut l = vec![b'A'; MAX_AUTH_LINE];
+        l.extend_from_slice(b"\r\n");
+        assert_eq!(a.feed(&l), (l.len(), true));
+        assert_eq!(a.line(true, MAX_LINE), Err(LineError::TooLong));
+        assert_eq!(
+            a.line(true, MAX_AUTH_LINE).map(<[u8]>::len),
+            Ok(MAX_AUTH_LINE)
+        );
+        // The limit never exceeds what is stored.
+        assert_eq!(a.line(true, usize::MAX).map(<[u8]>::len), Ok(MAX_AUTH_LINE));
+        a.clear();
+        let mut l = vec![b'A'; MAX_AUTH_LINE + 1];
+        l.push(b'\n');
+        assert_eq!(a.feed(&l), (l.len(), true));
+        assert_eq!(a.line(true, MAX_AUTH_LINE), Err(LineError::TooLong));
+        assert_eq!(a.line(true, usize::MAX), Err(LineError::TooLong));
     }
 }

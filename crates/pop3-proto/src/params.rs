@@ -21,3 +21,17 @@ pub const INPUT_BUFFER: usize = 1024;
 /// bound for free from stdio blocking on a full socket; without it, one kilobyte of
 /// pipelined `LIST` lines could queue hundreds of complete listings in memory.
 pub const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+
+/// Longest password PASS can carry: the rest of a [`MAX_LINE`] line after `PASS `.
+/// `AUTH PLAIN` is held to the same bound, so both paths hand the verifier the same
+/// sizes.
+pub const MAX_PASSWORD: usize = MAX_LINE - 5;
+
+/// Longest `AUTH` command line, and longest SASL response line after a `+ `
+/// continuation, in bytes (CRLF not counted). A PLAIN response carrying a
+/// [`MAX_ARG`]-byte user (twice, as authorization and authentication identity) and a
+/// [`MAX_PASSWORD`]-byte password is 272 base64 characters, which [`MAX_LINE`] cannot
+/// hold; RFC 2449 §4 allows commands of 255 octets and RFC 5034 §4 does not bound the
+/// response lines, so this bound is ours: room for the largest valid PLAIN message
+/// plus `AUTH PLAIN `, with margin. Every other command keeps [`MAX_LINE`].
+pub const MAX_AUTH_LINE: usize = 512;

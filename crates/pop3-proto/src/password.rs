@@ -6,7 +6,8 @@
 use zeroize::Zeroize;
 
 /// A password exactly as the client typed it after `PASS ` (the rest of the command
-/// line, spaces included, at most [`crate::params::MAX_LINE`] − 5 bytes).
+/// line, spaces included), or decoded from an `AUTH PLAIN` response: at most
+/// [`crate::params::MAX_PASSWORD`] bytes either way.
 ///
 /// The bytes are zeroed on drop, and `Debug` prints `<redacted>` so that logging an
 /// [`crate::Action`] by mistake cannot leak them.
@@ -29,7 +30,7 @@ impl Password {
         self.0.len()
     }
 
-    /// Whether the password is empty (it never is when it comes from a PASS command).
+    /// Whether the password is empty (it never is when it comes from PASS or AUTH PLAIN).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

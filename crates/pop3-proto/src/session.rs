@@ -6,10 +6,11 @@
 //! most that plus one reply (a multi-line LIST or UIDL, the largest), plus whatever the
 //! driver streams into it.
 
-use crate::authorization;
+use crate::authorization::Authorization;
+use crate::capability::Options;
 use crate::line::LineAssembler;
 use crate::listing::Listing;
-use crate::params::{INPUT_BUFFER, OUTPUT_HIGH_WATER};
+use crate::params::{INPUT_BUFFER, MAX_AUTH_LINE, MAX_LINE, OUTPUT_HIGH_WATER};
 use crate::password::Password;
 use crate::reply;
 use crate::transaction::{Totals, Transaction};
@@ -26,16 +27,18 @@ pub enum Action {
     /// more commands are waiting: write [`Session::output`] out (at least below that
     /// mark), then poll again without reading.
     Flush,
-    /// PASS was received: AUTHORIZATION is over, and this session is finished (polling it
-    /// again returns `Close(Done)`). No reply to PASS has been queued. `user` is at most
-    /// [`crate::params::MAX_ARG`] bytes and may be empty; `pipelined` holds the input
-    /// bytes that followed the PASS line and were already buffered (at most
-    /// [`INPUT_BUFFER`]), to be given to [`Session::try_transaction`] if the login
-    /// succeeds.
+    /// PASS, or a well-formed `AUTH PLAIN` response, was received: AUTHORIZATION is
+    /// over, and this session is finished (polling it again returns `Close(Done)`). No
+    /// reply has been queued. The two ways in give the same action, within the same
+    /// limits: `user` is at most [`crate::params::MAX_ARG`] bytes (empty only from
+    /// `USER`), the password 1 to [`crate::params::MAX_PASSWORD`] bytes; `pipelined`
+    /// holds the input bytes that followed the PASS (or AUTH) line and were already
+    /// buffered (at most [`INPUT_BUFFER`]), to be given to [`Session::try_transaction`]
+    /// if the login succeeds.
     Login {
-        /// The USER argument, as typed.
+        /// The USER argument, or PLAIN's authentication identity.
         user: Vec<u8>,
-        /// The PASS parameter string, as typed.
+        /// The PASS parameter string as typed, or PLAIN's password.
         password: Password,
         /// Commands the client sent ahead of the PASS reply.
         pipelined: Vec<u8>,
@@ -109,9 +112,7 @@ pub(crate) enum Step {
 }
 
 enum State {
-    Authorization {
-        user: Option<Vec<u8>>,
-    },
+    Authorization(Authorization),
     Transaction,
     /// QUIT received in TRANSACTION, waiting for [`Session::update_done`].
     Update,
@@ -178,7 +179,8 @@ impl Input {
         }
     }
 
-    /// Hands over the unread bytes and wipes the buffer, which held the PASS line.
+    /// Hands over the unread bytes and wipes the buffer, which held the PASS (or AUTH)
+    /// line.
     fn take_pipelined(&mut self) -> Vec<u8> {
         let pipelined = self
             .bufs
@@ -212,20 +214,28 @@ pub struct Session {
     sent: usize,
     state: State,
     tx: Transaction,
+    options: Options,
 }
 
 impl Session {
     /// A new connection in the AUTHORIZATION state, with the greeting (`+OK\r\n`,
-    /// popa3d's whole banner) queued.
+    /// popa3d's whole banner) queued, and the default [`Options`].
     pub fn authorization() -> Session {
+        Session::authorization_with(Options::default())
+    }
+
+    /// [`Session::authorization`] with this connection's [`Options`] (what CAPA
+    /// advertises, whether plaintext logins are accepted).
+    pub fn authorization_with(options: Options) -> Session {
         let mut out = Vec::with_capacity(512);
         reply::ok(&mut out);
         Session {
             input: Input::new(),
             out,
             sent: 0,
-            state: State::Authorization { user: None },
+            state: State::Authorization(Authorization::default()),
             tx: Transaction::empty(),
+            options,
         }
     }
 
@@ -243,6 +253,19 @@ impl Session {
         listing: &dyn Listing,
         pipelined: &[u8],
     ) -> Result<Session, PipelinedTooLong> {
+        Session::try_transaction_with(listing, pipelined, Options::default())
+    }
+
+    /// [`Session::try_transaction`] with this connection's [`Options`] (what CAPA
+    /// advertises after login).
+    ///
+    /// # Errors
+    /// As [`Session::try_transaction`].
+    pub fn try_transaction_with(
+        listing: &dyn Listing,
+        pipelined: &[u8],
+        options: Options,
+    ) -> Result<Session, PipelinedTooLong> {
         if pipelined.len() > INPUT_BUFFER {
             return Err(PipelinedTooLong {
                 len: pipelined.len(),
@@ -257,6 +280,7 @@ impl Session {
             sent: 0,
             state: State::Transaction,
             tx: Transaction::new(listing),
+            options,
         };
         if let Some(dst) = session.input.bufs.input.get_mut(..pipelined.len()) {
             dst.copy_from_slice(pipelined);
@@ -299,6 +323,7 @@ impl Session {
             let backlog = self.out.len().saturating_sub(self.sent);
             let flush_first = backlog >= OUTPUT_HIGH_WATER && self.input.start < self.input.end;
             let out = &mut self.out;
+            let options = &self.options;
             let step = match &mut self.state {
                 State::Closed(reason) => return Action::Close(*reason),
                 State::Update => {
@@ -307,15 +332,31 @@ impl Session {
                     }
                 }
                 _ if flush_first => return Action::Flush,
-                State::Authorization { user } => run_line(&mut self.input, out, |line, out| {
-                    authorization::handle_line(user, line, out)
-                }),
-                State::Transaction => {
-                    let tx = &mut self.tx;
-                    run_line(&mut self.input, out, |line, out| {
-                        tx.handle_line(line, listing, out)
-                    })
+                State::Authorization(auth) => {
+                    let long = |line: &[u8]| auth.accepts_long(line);
+                    match run_line(&mut self.input, long) {
+                        Err(step) => step,
+                        Ok(line) => {
+                            let step = auth.handle_line(line.get(), options, out);
+                            line.clear();
+                            step
+                        }
+                    }
                 }
+                State::Transaction => match run_line(&mut self.input, |_| false) {
+                    Err(step) => step,
+                    Ok(line) => {
+                        let step = match line.get() {
+                            Some(line) => self.tx.handle_line(line, listing, options, out),
+                            None => {
+                                reply::err(out);
+                                Step::Continue
+                            }
+                        };
+                        line.clear();
+                        step
+                    }
+                },
             };
             match step {
                 Step::Continue => {}
@@ -399,26 +440,46 @@ impl Session {
     }
 }
 
-/// Takes the next line from `input`, if any, and runs it through `handle`; a line that
-/// is too long or holds a NUL gets one `-ERR` without reaching `handle`.
-fn run_line(
-    input: &mut Input,
-    out: &mut Vec<u8>,
-    handle: impl FnOnce(&[u8], &mut Vec<u8>) -> Step,
-) -> Step {
+/// A finished line, borrowed from the assembler, which [`ReadyLine::clear`] wipes.
+struct ReadyLine<'a> {
+    line: &'a mut LineAssembler,
+    terminated: bool,
+    long_ok: bool,
+}
+
+impl ReadyLine<'_> {
+    /// The line, or `None` if it is refused before parsing: longer than [`MAX_LINE`]
+    /// (or [`MAX_AUTH_LINE`] where the state allows a long line), or holding a NUL.
+    /// Either way it gets exactly one `-ERR`.
+    fn get(&self) -> Option<&[u8]> {
+        self.line
+            .line(self.terminated, MAX_AUTH_LINE)
+            .ok()
+            .filter(|line| line.len() <= MAX_LINE || self.long_ok)
+    }
+
+    fn clear(self) {
+        self.line.clear();
+    }
+}
+
+/// Takes the next line from `input`, if any. `long_ok` says whether a line (already
+/// within [`MAX_AUTH_LINE`]) may exceed [`MAX_LINE`]. `Err` is what to do when no line
+/// is ready.
+fn run_line(input: &mut Input, long_ok: impl FnOnce(&[u8]) -> bool) -> Result<ReadyLine<'_>, Step> {
     match input.next_line() {
-        Next::NeedInput => Step::NeedInput,
-        Next::Eof => Step::Eof,
+        Next::NeedInput => Err(Step::NeedInput),
+        Next::Eof => Err(Step::Eof),
         Next::Line(terminated) => {
-            let step = match input.bufs.line.line(terminated) {
-                Ok(line) => handle(line, out),
-                Err(_) => {
-                    reply::err(out);
-                    Step::Continue
-                }
-            };
-            input.bufs.line.clear();
-            step
+            let line = &mut input.bufs.line;
+            let long_ok = line
+                .line(terminated, MAX_AUTH_LINE)
+                .is_ok_and(|l| l.len() > MAX_LINE && long_ok(l));
+            Ok(ReadyLine {
+                line,
+                terminated,
+                long_ok,
+            })
         }
     }
 }
@@ -426,7 +487,7 @@ fn run_line(
 impl core::fmt::Debug for Session {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let state = match self.state {
-            State::Authorization { .. } => "Authorization",
+            State::Authorization(_) => "Authorization",
             State::Transaction => "Transaction",
             State::Update => "Update",
             State::Closed(_) => "Closed",

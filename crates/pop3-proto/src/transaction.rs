@@ -1,9 +1,11 @@
-//! The TRANSACTION state (RFC 1939 §5): the listing commands, deletion marks and LAST.
+//! The TRANSACTION state (RFC 1939 §5): the listing commands, deletion marks and LAST,
+//! plus CAPA (RFC 2449).
 //!
 //! Messages keep their numbers for the whole session; a message marked deleted stays
 //! numbered but is invisible to every command until RSET (popa3d, spec §3.4). Nothing
 //! here touches the maildrop: RETR/TOP and QUIT come back to the caller as actions.
 
+use crate::capability::{self, Options};
 use crate::command::{parse_transaction, TransCommand};
 use crate::listing::Listing;
 use crate::reply;
@@ -96,6 +98,7 @@ impl Transaction {
         &mut self,
         line: &[u8],
         listing: &dyn Listing,
+        options: &Options,
         out: &mut Vec<u8>,
     ) -> Step {
         let Ok(command) = parse_transaction(line) else {
@@ -115,6 +118,7 @@ impl Transaction {
             TransCommand::Rset => self.handle_rset(out),
             TransCommand::Last => reply::ok_number(out, u64::from(self.last)),
             TransCommand::Quit => return Step::Update,
+            TransCommand::Capa => capability::write_capa(options, false, out),
         }
         Step::Continue
     }

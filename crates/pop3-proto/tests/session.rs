@@ -4,9 +4,11 @@
 //! change a single output byte or action.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use pop3_proto::fuzz_targets::{check_replies, run, Event, FakeMaildrop, Start, Transcript};
-use pop3_proto::params::{INPUT_BUFFER, MAX_LINE};
-use pop3_proto::{Action, CloseReason, EmptyListing, Session, Totals};
+use pop3_proto::fuzz_targets::{
+    check_replies, run, run_with, Event, FakeMaildrop, Start, Transcript,
+};
+use pop3_proto::params::{INPUT_BUFFER, MAX_AUTH_LINE, MAX_LINE};
+use pop3_proto::{Action, CloseReason, EmptyListing, Options, Session, Totals};
 
 /// Runs `input` whole, then in every chunk size 1..=512, and returns the transcript
 /// after checking that they all agree and that the output is well-formed.
@@ -397,10 +399,9 @@ fn argument_parsing_9_6() {
 #[test]
 fn unknown_commands_in_authorization_9_7() {
     let name41 = format!("USER {}", "n".repeat(41));
+    // popa3d also answers CAPA and AUTH with -ERR; we do not (see capa_* and auth_*).
     let rows: &[&str] = &[
-        "CAPA",
         "APOP bob 0123456789abcdef0123456789abcdef",
-        "AUTH",
         "STLS",
         "STAT",
         "NOOP",
@@ -445,8 +446,8 @@ fn one_user_per_session_9_7() {
 
 #[test]
 fn unknown_commands_in_transaction_9_7() {
+    // popa3d also answers CAPA with -ERR; we do not (capa_in_transaction).
     let rows: &[(&str, &str)] = &[
-        ("CAPA", "-ERR"),
         ("USER bob", "-ERR"),
         ("PASS bobpw", "-ERR"),
         ("APOP x y", "-ERR"),
@@ -830,4 +831,421 @@ fn pipelined_output_is_bounded() {
     // One before each LIST but the first.
     assert_eq!(flushes, INPUT_BUFFER / 6 - 1);
     assert_eq!(total, 5 + listing_len * (INPUT_BUFFER / 6));
+}
+
+// ---- Extensions: CAPA (RFC 2449), AUTH PLAIN (RFC 5034), response codes -----------
+
+/// [`script`] with engine options, in every chunk size too.
+fn script_with(start: Start, options: Options, input: &[u8]) -> Transcript {
+    let drop = FakeMaildrop::bob();
+    let whole = run_with(start, options, &drop, input, usize::MAX);
+    for chunk in 1..=512 {
+        let chunked = run_with(start, options, &drop, input, chunk);
+        assert_eq!(chunked, whole, "reads of {chunk} bytes changed the session");
+    }
+    check_replies(&whole.output).unwrap();
+    whole
+}
+
+fn no_plaintext() -> Options {
+    let mut o = Options::default();
+    o.plaintext_login = false;
+    o
+}
+
+const CAPA_AUTH: &[&str] = &[
+    "+OK",
+    "TOP",
+    "UIDL",
+    "RESP-CODES",
+    "AUTH-RESP-CODE",
+    "PIPELINING",
+    "USER",
+    "SASL PLAIN",
+    "IMPLEMENTATION popa3d-rs",
+    ".",
+];
+const CAPA_TX: &[&str] = &[
+    "+OK",
+    "TOP",
+    "UIDL",
+    "RESP-CODES",
+    "AUTH-RESP-CODE",
+    "PIPELINING",
+    "IMPLEMENTATION popa3d-rs",
+    ".",
+];
+
+/// Base64 of `raw`, for building PLAIN responses.
+fn b64(raw: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for c in raw.chunks(3) {
+        let n = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |a, (i, &b)| a | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            s.push(if i <= c.len() {
+                ABC[((n >> (18 - 6 * i)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    s
+}
+
+#[test]
+fn capa_in_authorization_does_not_change_state() {
+    let t = script(
+        Start::Authorization,
+        b"CAPA\r\nUSER bob\r\ncapa\r\nPASS bobpw\r\nCAPA\r\nQUIT\r\n",
+    );
+    let mut want = crlf(&["+OK"]);
+    want.extend(crlf(CAPA_AUTH));
+    want.extend(crlf(&["+OK"]));
+    want.extend(crlf(CAPA_AUTH));
+    want.extend(crlf(&["+OK"])); // the PASS reply, after the login
+    want.extend(crlf(CAPA_TX));
+    want.extend(crlf(&["+OK"]));
+    assert_eq!(show(&t.output), show(&want));
+    assert_eq!(t.events[0], login("bob", "bobpw"));
+    assert_eq!(t.events[1], Event::Update { deleted: vec![] });
+    // CAPA with an argument is a syntax error, as for any command without one.
+    let t = script(Start::Authorization, b"CAPA x\r\n");
+    assert_eq!(t.output, crlf(&["+OK", "-ERR"]));
+}
+
+#[test]
+fn capa_in_transaction() {
+    let t = script(Start::Transaction, b"CAPA\r\nDELE 1\r\nCAPA\r\nSTAT\r\n");
+    let mut want = crlf(&["+OK"]);
+    want.extend(crlf(CAPA_TX));
+    want.extend(crlf(&["+OK"]));
+    want.extend(crlf(CAPA_TX));
+    want.extend(crlf(&["+OK 1 96"]));
+    assert_eq!(show(&t.output), show(&want));
+}
+
+#[test]
+fn capa_follows_the_options() {
+    let t = script_with(Start::Authorization, no_plaintext(), b"CAPA\r\n");
+    let want: Vec<&str> = ["+OK"]
+        .into_iter()
+        .chain(CAPA_AUTH.iter().copied())
+        .filter(|l| *l != "USER" && *l != "SASL PLAIN")
+        .collect();
+    assert_eq!(show(&t.output), show(&crlf(&want)));
+
+    let mut o = Options::default();
+    o.stls = true;
+    o.implementation = "x y";
+    let t = script_with(Start::Authorization, o, b"CAPA\r\n");
+    assert_eq!(
+        show(&t.output),
+        show(&crlf(&[
+            "+OK",
+            "+OK",
+            "TOP",
+            "UIDL",
+            "RESP-CODES",
+            "AUTH-RESP-CODE",
+            "PIPELINING",
+            "USER",
+            "SASL PLAIN",
+            "STLS",
+            "IMPLEMENTATION x y",
+            "."
+        ]))
+    );
+    // Never STLS, USER or SASL after login.
+    let t = script_with(Start::Transaction, o, b"CAPA\r\n");
+    assert_eq!(
+        show(&t.output),
+        show(&tx_out(&[
+            "+OK",
+            "TOP",
+            "UIDL",
+            "RESP-CODES",
+            "AUTH-RESP-CODE",
+            "PIPELINING",
+            "IMPLEMENTATION x y",
+            "."
+        ]))
+    );
+    // A text that would break the framing is left out rather than sent.
+    o.implementation = "a\r\n.";
+    let t = script_with(Start::Transaction, o, b"CAPA\r\n");
+    assert_eq!(
+        show(&t.output),
+        show(&tx_out(&[
+            "+OK",
+            "TOP",
+            "UIDL",
+            "RESP-CODES",
+            "AUTH-RESP-CODE",
+            "PIPELINING",
+            "."
+        ]))
+    );
+}
+
+#[test]
+fn pipelined_capa_then_login() {
+    // All in one segment, as PIPELINING allows; replies strictly in order.
+    let t = script(
+        Start::Authorization,
+        b"CAPA\r\nUSER bob\r\nPASS bobpw\r\nCAPA\r\nSTAT\r\nQUIT\r\n",
+    );
+    let mut want = crlf(&["+OK"]);
+    want.extend(crlf(CAPA_AUTH));
+    want.extend(crlf(&["+OK", "+OK"]));
+    want.extend(crlf(CAPA_TX));
+    want.extend(crlf(&["+OK 2 307", "+OK"]));
+    assert_eq!(show(&t.output), show(&want));
+}
+
+#[test]
+fn bare_auth_lists_mechanisms() {
+    let t = script(
+        Start::Authorization,
+        b"AUTH\r\nauth \r\nUSER bob\r\nAUTH\r\n",
+    );
+    assert_eq!(
+        t.output,
+        crlf(&["+OK", "+OK", "PLAIN", ".", "+OK", "PLAIN", ".", "+OK", "+OK", "PLAIN", "."])
+    );
+    let t = script_with(Start::Authorization, no_plaintext(), b"AUTH\r\n");
+    assert_eq!(t.output, crlf(&["+OK", "+OK", "."]));
+    // Not a TRANSACTION command.
+    let t = script(Start::Transaction, b"AUTH\r\nAUTH PLAIN\r\n");
+    assert_eq!(t.output, tx_out(&["-ERR", "-ERR"]));
+}
+
+#[test]
+fn auth_plain_with_continuation_logs_in_like_pass() {
+    let resp = b64(b"\0bob\0bobpw");
+    let input = format!("AUTH PLAIN\r\n{resp}\r\nSTAT\r\nQUIT\r\n");
+    let t = script(Start::Authorization, input.as_bytes());
+    assert_eq!(t.output, crlf(&["+OK", "+ ", "+OK", "+OK 2 307", "+OK"]));
+    assert_eq!(t.events[0], login("bob", "bobpw"));
+    // The same action, with the pipelined bytes, as USER/PASS gives.
+    let mut s = Session::authorization();
+    let input = format!("auth plain\r\n{resp}\r\nSTAT\r\n");
+    s.input_space()[..input.len()].copy_from_slice(input.as_bytes());
+    s.input_filled(input.len());
+    let Action::Login {
+        user,
+        password,
+        pipelined,
+    } = s.poll(&EmptyListing)
+    else {
+        panic!("no login");
+    };
+    assert_eq!(user, b"bob");
+    assert_eq!(password.as_bytes(), b"bobpw");
+    assert_eq!(pipelined, b"STAT\r\n");
+    assert_eq!(s.output(), b"+OK\r\n+ \r\n");
+}
+
+#[test]
+fn auth_plain_with_initial_response() {
+    let input = format!("AUTH PLAIN {}\r\nQUIT\r\n", b64(b"bob\0bob\0pass word"));
+    let t = script(Start::Authorization, input.as_bytes());
+    assert_eq!(t.output, crlf(&["+OK", "+OK", "+OK"]));
+    assert_eq!(t.events[0], login("bob", "pass word"));
+    // "=" is an empty initial response: not a PLAIN message.
+    let t = script(Start::Authorization, b"AUTH PLAIN =\r\nQUIT\r\n");
+    assert_eq!(
+        t.output,
+        crlf(&["+OK", "-ERR Invalid authentication response", "+OK"])
+    );
+}
+
+#[test]
+fn auth_plain_longest_credentials_fit() {
+    // A 40-byte user twice and a 122-byte password: 272 base64 characters, more than
+    // MAX_LINE, both as an initial response and as a continuation line.
+    let (user, pw) = ("u".repeat(40), "p".repeat(122));
+    let resp = b64(format!("{user}\0{user}\0{pw}").as_bytes());
+    assert!(resp.len() > MAX_LINE);
+    for input in [
+        format!("AUTH PLAIN {resp}\r\n"),
+        format!("AUTH PLAIN\r\n{resp}\r\n"),
+    ] {
+        let t = script(Start::Authorization, input.as_bytes());
+        assert_eq!(t.events[0], login(&user, &pw), "{input:?}");
+    }
+    // One byte more of password is over PASS's limit.
+    let resp = b64(format!("\0{user}\0{pw}p").as_bytes());
+    let t = script(
+        Start::Authorization,
+        format!("AUTH PLAIN {resp}\r\n").as_bytes(),
+    );
+    assert_eq!(
+        t.output,
+        crlf(&["+OK", "-ERR Invalid authentication response"])
+    );
+    assert_eq!(t.events, [Event::Close(CloseReason::Eof)]);
+}
+
+#[test]
+fn auth_line_limits() {
+    // Only AUTH lines and SASL responses get the longer limit.
+    let long_ir = format!("AUTH PLAIN {}", "A".repeat(MAX_AUTH_LINE - 11));
+    assert_eq!(long_ir.len(), MAX_AUTH_LINE);
+    let t = script(Start::Authorization, format!("{long_ir}\r\n").as_bytes());
+    assert_eq!(
+        t.output,
+        crlf(&["+OK", "-ERR Invalid authentication response"])
+    );
+    let t = script(
+        Start::Authorization,
+        format!("{long_ir}A\r\nQUIT\r\n").as_bytes(),
+    );
+    assert_eq!(t.output, crlf(&["+OK", "-ERR", "+OK"]));
+    let long_resp = "A".repeat(MAX_AUTH_LINE + 1);
+    let t = script(
+        Start::Authorization,
+        format!("AUTH PLAIN\r\n{long_resp}\r\nQUIT\r\n").as_bytes(),
+    );
+    // The over-long response ends the exchange; QUIT is a command again.
+    assert_eq!(
+        t.output,
+        crlf(&["+OK", "+ ", "-ERR Invalid authentication response", "+OK"])
+    );
+    let long_user = format!("USER {}", "u".repeat(MAX_LINE));
+    let t = script(Start::Authorization, format!("{long_user}\r\n").as_bytes());
+    assert_eq!(t.output, crlf(&["+OK", "-ERR"]));
+    let long_noop = format!("NOOP {}", "A".repeat(200));
+    let t = script(
+        Start::Transaction,
+        format!("{long_noop}\r\nAUTH {long_noop}\r\n").as_bytes(),
+    );
+    assert_eq!(t.output, tx_out(&["-ERR", "-ERR"]));
+}
+
+#[test]
+fn auth_cancel_and_errors() {
+    let good = b64(b"\0bob\0bobpw");
+    let rows: &[(String, &str)] = &[
+        ("AUTH PLAIN\r\n*".into(), "+ |-ERR Authentication cancelled"),
+        (
+            "AUTH LOGIN".into(),
+            "-ERR Unsupported authentication mechanism",
+        ),
+        (
+            "AUTH CRAM-MD5".into(),
+            "-ERR Unsupported authentication mechanism",
+        ),
+        (
+            "AUTH PLAINX".into(),
+            "-ERR Unsupported authentication mechanism",
+        ),
+        ("AUTH PLAIN x y".into(), "-ERR"),
+        ("AUTH  PLAIN".into(), "-ERR"),
+        (
+            format!("AUTH PLAIN {}", b64(b"alice\0bob\0bobpw")),
+            "-ERR [AUTH] Authorization identity must be the user",
+        ),
+        (
+            format!("AUTH PLAIN\r\n{}", b64(b"alice\0bob\0bobpw")),
+            "+ |-ERR [AUTH] Authorization identity must be the user",
+        ),
+        (
+            format!("AUTH PLAIN {}", b64(b"bob\0bobpw")),
+            "-ERR Invalid authentication response",
+        ),
+        (
+            format!("AUTH PLAIN {}", b64(b"\0bob\0")),
+            "-ERR Invalid authentication response",
+        ),
+        (
+            format!("AUTH PLAIN {}", b64(b"\0\0bobpw")),
+            "-ERR Invalid authentication response",
+        ),
+        (
+            format!("AUTH PLAIN {}", b64(&[b'\0'; 3])),
+            "-ERR Invalid authentication response",
+        ),
+        (
+            format!("AUTH PLAIN {}", &good[..good.len() - 1]),
+            "-ERR Invalid authentication response",
+        ),
+        (
+            format!("AUTH PLAIN\r\n{} ", good),
+            "+ |-ERR Invalid authentication response",
+        ),
+        (
+            format!("AUTH PLAIN\r\n {}", good),
+            "+ |-ERR Invalid authentication response",
+        ),
+        (
+            "AUTH PLAIN\r\n".into(),
+            "+ |-ERR Invalid authentication response",
+        ),
+        (
+            "AUTH PLAIN\r\nQUIT".into(),
+            "+ |-ERR Invalid authentication response",
+        ),
+        (
+            "AUTH PLAIN\r\nAG\0=".into(),
+            "+ |-ERR Invalid authentication response",
+        ),
+        (
+            "AUTH PLAIN *".into(),
+            "-ERR Invalid authentication response",
+        ),
+        (format!("USER bob\r\nAUTH PLAIN {good}"), "+OK|-ERR"),
+    ];
+    for (lines, replies) in rows {
+        // After each: QUIT still works, so the exchange is over and nothing logged in.
+        let t = script(
+            Start::Authorization,
+            format!("{lines}\r\nQUIT\r\n").as_bytes(),
+        );
+        let mut want = vec!["+OK"];
+        want.extend(replies.split('|'));
+        want.push("+OK");
+        assert_eq!(show(&t.output), show(&crlf(&want)), "{lines:?}");
+        assert_eq!(
+            t.events,
+            [Event::Close(CloseReason::QuitAuthorization)],
+            "{lines:?}"
+        );
+    }
+    // A retry after a failed exchange works.
+    let t = script(
+        Start::Authorization,
+        format!("AUTH PLAIN\r\n*\r\nAUTH PLAIN {good}\r\n").as_bytes(),
+    );
+    assert_eq!(
+        t.output,
+        crlf(&["+OK", "+ ", "-ERR Authentication cancelled", "+OK"])
+    );
+    assert_eq!(t.events[0], login("bob", "bobpw"));
+}
+
+#[test]
+fn plaintext_refused_without_tls() {
+    let refused = "-ERR [AUTH] Plaintext authentication disallowed without TLS";
+    let good = b64(b"\0bob\0bobpw");
+    let input = format!(
+        "USER bob\r\nPASS bobpw\r\nAUTH PLAIN\r\nAUTH PLAIN {good}\r\nAUTH LOGIN\r\nQUIT\r\n"
+    );
+    let t = script_with(Start::Authorization, no_plaintext(), input.as_bytes());
+    assert_eq!(
+        show(&t.output),
+        show(&crlf(&[
+            "+OK",
+            refused,
+            refused,
+            refused,
+            refused,
+            "-ERR Unsupported authentication mechanism",
+            "+OK"
+        ]))
+    );
+    assert_eq!(t.events, [Event::Close(CloseReason::QuitAuthorization)]);
 }

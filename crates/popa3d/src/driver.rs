@@ -10,7 +10,9 @@
 use std::io::{self, Read, Write};
 
 use pop3_mailbox::{DropError, Maildrop};
-use pop3_proto::{Action, CloseReason, EmptyListing, MessageEncoder, Password, Session, Totals};
+use pop3_proto::{
+    Action, CloseReason, EmptyListing, MessageEncoder, Options, Password, Session, Totals,
+};
 
 /// Output is flushed during RETR/TOP once this many bytes are buffered.
 pub const FLUSH_AT: usize = 64 * 1024;
@@ -18,10 +20,36 @@ pub const FLUSH_AT: usize = 64 * 1024;
 /// Bytes read from the maildrop per call while sending a message.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// The reply to any failed login, USER/PASS or AUTH PLAIN alike: popa3d's text
+/// (research/popa3d.md §3.3), the same bytes for an unknown user, a wrong password and
+/// root, with the RFC 3206 `[AUTH]` code that CAPA's `AUTH-RESP-CODE` promises.
+pub const AUTH_FAILED: &[u8] = b"-ERR [AUTH] Authentication failed (bad password?)\r\n";
+
+/// The reply when the maildrop cannot be loaded after a successful login, where popa3d
+/// sends a bare `-ERR`. The code tells a client whether retrying can help (RFC 3206,
+/// RFC 2449 §8.1.2): `[IN-USE]` for a lock held elsewhere, `[SYS/PERM]` for a mailbox
+/// refused as it is (not a regular file, not an mbox, over a limit), `[SYS/TEMP]` for
+/// other I/O errors. (Loading waits for the lock, so `[IN-USE]` only shows if the lock
+/// call itself reports the conflict, e.g. a deadlock.)
+pub fn load_failed_reply(e: &DropError) -> &'static [u8] {
+    match e {
+        DropError::Refused(_) => b"-ERR [SYS/PERM] Cannot load the mailbox\r\n",
+        DropError::Io(io)
+            if matches!(
+                io.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Deadlock
+            ) =>
+        {
+            b"-ERR [IN-USE] The mailbox is locked\r\n"
+        }
+        DropError::Io(_) | DropError::Stale => b"-ERR [SYS/TEMP] Cannot load the mailbox\r\n",
+    }
+}
+
 /// How AUTHORIZATION ended.
 #[derive(Debug)]
 pub enum AuthOutcome {
-    /// USER and PASS were given. No reply to PASS has been sent.
+    /// USER and PASS, or AUTH PLAIN, were given. No reply to them has been sent.
     Login {
         user: Vec<u8>,
         password: Password,
@@ -107,9 +135,19 @@ fn fill<R: Read>(session: &mut Session, input: &mut R) -> Result<(), Broken> {
     Ok(())
 }
 
-/// Runs AUTHORIZATION: greeting, USER, PASS, QUIT.
+/// Runs AUTHORIZATION with the default [`Options`]: greeting, then USER, PASS, AUTH,
+/// CAPA, QUIT.
 pub fn run_authorization<R: Read, W: Write>(input: &mut R, out: &mut W) -> AuthOutcome {
-    let mut session = Session::authorization();
+    run_authorization_with(input, out, Options::default())
+}
+
+/// Runs AUTHORIZATION with this connection's [`Options`].
+pub fn run_authorization_with<R: Read, W: Write>(
+    input: &mut R,
+    out: &mut W,
+    options: Options,
+) -> AuthOutcome {
+    let mut session = Session::authorization_with(options);
     loop {
         match session.poll(&EmptyListing) {
             Action::NeedInput => {

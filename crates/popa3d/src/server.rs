@@ -39,9 +39,8 @@ use crate::driver::{self, AuthOutcome};
 use crate::messages::{self, Level};
 use crate::syslog::{escape, Syslog};
 
-/// popa3d's reply to any failed login (research/popa3d.md §3.3): the same bytes for an
-/// unknown user, a wrong password and root.
-const AUTH_FAILED: &[u8] = b"-ERR Authentication failed (bad password?)\r\n";
+/// The reply to any failed login: popa3d's text with `[AUTH]` (driver::AUTH_FAILED).
+const AUTH_FAILED: &[u8] = driver::AUTH_FAILED;
 
 /// How the privileged side's checks of a peer process went wrong. Each is fatal.
 #[derive(Debug)]
@@ -260,7 +259,9 @@ fn preauth(config: &Config, syslog: &Syslog, uid: u32, gid: u32, tx: OwnedFd) ->
         );
         return 1;
     }
-    match driver::run_authorization(&mut input, &mut output) {
+    // No TLS yet: plaintext logins allowed, no STLS (the defaults).
+    let options = pop3_proto::Options::default();
+    match driver::run_authorization_with(&mut input, &mut output, options) {
         AuthOutcome::Login {
             user,
             password,
@@ -399,7 +400,7 @@ fn transaction(
                 Level::Notice,
                 &format!("{}: {e}", messages::load_failed(&name)),
             );
-            let _ = output.write_all(b"-ERR\r\n");
+            let _ = output.write_all(driver::load_failed_reply(&e));
             return Ok(0);
         }
     };

@@ -460,7 +460,7 @@ fn proxy_limits_and_delays_count_the_real_client() {
     for key in ["fail.20.1", "fail.20.2", "fail.21.1"] {
         run.assert_fact(
             &format!("{key}.reply"),
-            r"-ERR Authentication failed (bad password?)\r\n",
+            r"-ERR [AUTH] Authentication failed (bad password?)\r\n",
         );
     }
     run.assert_seconds("fail.20.1", 0.99, 1.9);

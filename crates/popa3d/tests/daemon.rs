@@ -36,8 +36,8 @@ const CRIT: u8 = 26;
 const NOTICE: u8 = 29;
 const INFO: u8 = 30;
 
-/// popa3d's reply to a failed login.
-const AUTH_FAILED: &str = "b'-ERR Authentication failed (bad password?)'";
+/// Our reply to a failed login: popa3d's with `[AUTH]` (RFC 3206).
+const AUTH_FAILED: &str = "b'-ERR [AUTH] Authentication failed (bad password?)'";
 
 enum Lock {
     Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),

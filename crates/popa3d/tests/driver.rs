@@ -5,9 +5,10 @@
 use std::io::{self, Write};
 
 use pop3_mailbox::{DropError, Maildrop, MemoryDrop};
-use pop3_proto::Listing;
+use pop3_proto::{Listing, Options};
 use popa3d::driver::{
-    run_authorization, run_transaction, AuthOutcome, TransactionOutcome, FLUSH_AT,
+    load_failed_reply, run_authorization, run_authorization_with, run_transaction, AuthOutcome,
+    TransactionOutcome, AUTH_FAILED, FLUSH_AT,
 };
 
 /// Records every write call separately.
@@ -276,4 +277,87 @@ fn timeouts_are_told_apart_from_disconnects() {
     let mut d = drop_of(&[b"A: 1\n\nx\n"]);
     let r = run_transaction(&mut &b"RETR 1\r\n"[..], &mut NotReading, &mut d, b"");
     assert!(matches!(r, TransactionOutcome::TimedOut));
+}
+
+/// AUTH PLAIN ends AUTHORIZATION exactly as USER/PASS does: the same outcome, with the
+/// pipelined commands, for the same privileged verification path.
+#[test]
+fn auth_plain_hands_over_like_pass() {
+    // base64("\0bob\0secret word")
+    let mut input: &[u8] =
+        b"CAPA\r\nAUTH PLAIN\r\nAGJvYgBzZWNyZXQgd29yZA==\r\nSTAT\r\nCAPA\r\nQUIT\r\n";
+    let mut out = Writes::default();
+    let AuthOutcome::Login {
+        user,
+        password,
+        pipelined,
+    } = run_authorization(&mut input, &mut out)
+    else {
+        panic!("no login");
+    };
+    assert_eq!(user, b"bob");
+    assert_eq!(password.as_bytes(), b"secret word");
+    assert_eq!(
+        out.all(),
+        b"+OK\r\n+OK\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nUSER\r\nSASL PLAIN\r\nIMPLEMENTATION popa3d-rs\r\n.\r\n+ \r\n"
+    );
+    let mut d = drop_of(&[b"A: b\n\nbody\n"]);
+    let mut out = Writes::default();
+    let r = run_transaction(&mut input, &mut out, &mut d, &pipelined);
+    assert!(matches!(r, TransactionOutcome::Quit(t) if t.left == 1));
+    assert_eq!(
+        out.all(),
+        b"+OK\r\n+OK 1 14\r\n+OK\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nIMPLEMENTATION popa3d-rs\r\n.\r\n+OK\r\n"
+    );
+}
+
+#[test]
+fn plaintext_policy_reaches_the_driver() {
+    let mut options = Options::default();
+    options.plaintext_login = false;
+    let mut out = Writes::default();
+    let r = run_authorization_with(
+        &mut &b"USER bob\r\nAUTH PLAIN AGJvYgBib2Jwdw==\r\nQUIT\r\n"[..],
+        &mut out,
+        options,
+    );
+    assert!(matches!(r, AuthOutcome::Quit));
+    let refused = "-ERR [AUTH] Plaintext authentication disallowed without TLS\r\n";
+    assert_eq!(
+        String::from_utf8(out.all()).unwrap(),
+        format!("+OK\r\n{refused}{refused}+OK\r\n")
+    );
+}
+
+#[test]
+fn load_failures_carry_response_codes() {
+    let cases: [(DropError, &[u8]); 5] = [
+        (
+            DropError::Refused("not a regular file".into()),
+            b"-ERR [SYS/PERM] Cannot load the mailbox\r\n",
+        ),
+        (
+            DropError::Io(io::ErrorKind::WouldBlock.into()),
+            b"-ERR [IN-USE] The mailbox is locked\r\n",
+        ),
+        (
+            DropError::Io(io::ErrorKind::Deadlock.into()),
+            b"-ERR [IN-USE] The mailbox is locked\r\n",
+        ),
+        (
+            DropError::Io(io::ErrorKind::PermissionDenied.into()),
+            b"-ERR [SYS/TEMP] Cannot load the mailbox\r\n",
+        ),
+        (
+            DropError::Stale,
+            b"-ERR [SYS/TEMP] Cannot load the mailbox\r\n",
+        ),
+    ];
+    for (e, want) in cases {
+        assert_eq!(load_failed_reply(&e), want, "{e:?}");
+    }
+    assert_eq!(
+        AUTH_FAILED,
+        b"-ERR [AUTH] Authentication failed (bad password?)\r\n"
+    );
 }

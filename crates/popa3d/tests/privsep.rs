@@ -51,8 +51,8 @@ const INNER: &str = "PRIVSEP_INNER";
 /// The scenario directory (host side; visible inside too).
 const DIR: &str = "PRIVSEP_DIR";
 
-/// popa3d's reply to every failed login.
-const AUTH_FAILED: &str = "-ERR Authentication failed (bad password?)\r\n";
+/// Our reply to every failed login: popa3d's with `[AUTH]` (RFC 3206).
+const AUTH_FAILED: &str = "-ERR [AUTH] Authentication failed (bad password?)\r\n";
 
 /// Argon2id of `bobpw`, m = 64 MiB, t = 1, p = 1: 1 to 2 s in a debug build of the
 /// server, about 0.1 s in a release build, long enough to catch the verifier. Made with the

@@ -15,7 +15,12 @@ MODE:
             worked: the PASS reply or the error text goes to login.NAME.
   short     bob/bobpw: welcome, stat, uidl, quit (used over IPv6).
   fetch     bob/bobpw: welcome, stat, uidl, retr each, quit.
+  capa      CAPA before and after an AUTH PLAIN login with an initial response
+            (capa.auth, auth.ir, capa.tx, stat, quit); AUTH PLAIN with a `+ `
+            continuation (cont.challenge, cont.login, quit); AUTH PLAIN with a wrong
+            password (wrong); bare AUTH (auth.list). Errors are written as their text.
 """
+import base64
 import os
 import poplib
 import sys
@@ -57,6 +62,38 @@ def main():
                 put("login." + name, e.args[0])
             finally:
                 p.close()
+        return
+
+    if mode == "capa":
+        def fact(name, f):
+            try:
+                put(name, f())
+            except poplib.error_proto as e:
+                put(name, e.args[0])
+
+        def capa_text():
+            return "".join(
+                (k + " " + " ".join(v)).rstrip() + "\n" for k, v in p.capa().items()
+            )
+
+        plain = base64.b64encode(b"\0bob\0bobpw").decode()
+        p = poplib.POP3(host, 110, timeout=30)
+        fact("capa.auth", capa_text)
+        fact("auth.list", lambda: lines(p._longcmd("AUTH")))
+        fact("auth.ir", lambda: p._shortcmd("AUTH PLAIN " + plain))
+        fact("capa.tx", capa_text)
+        fact("stat", lambda: "%d %d\n" % p.stat())
+        fact("quit", p.quit)
+        p.close()
+        p = poplib.POP3(host, 110, timeout=30)
+        fact("cont.challenge", lambda: p._shortcmd("AUTH PLAIN"))
+        fact("cont.login", lambda: p._shortcmd(plain))
+        fact("cont.quit", p.quit)
+        p.close()
+        p = poplib.POP3(host, 110, timeout=30)
+        wrong = base64.b64encode(b"bob\0bob\0wrong").decode()
+        fact("wrong", lambda: p._shortcmd("AUTH PLAIN " + wrong))
+        p.close()
         return
 
     p = poplib.POP3(host, 110, timeout=30)
