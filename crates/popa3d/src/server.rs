@@ -220,6 +220,8 @@ fn session(config: &Config, syslog: &Syslog, ctx: &mut Context) -> Result<i32, F
             }
             let (_, mut out) = client(config)?;
             let _ = out.write_all(AUTH_FAILED);
+            drop(out);
+            close_gracefully();
             Ok(child_status)
         }
         Verdict::Pass {
@@ -314,6 +316,46 @@ fn verify(
                 return Err(Fatal::Peer("verifier", format!("exited with {status:?}")));
             }
             Verdict::decode(&raw).map_err(|e| Fatal::Peer("verifier", e.to_string()))
+        }
+    }
+}
+
+/// How long, and how much, a connection is drained after the last reply.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+const DRAIN_BYTES: usize = 64 * 1024;
+
+/// Ends the connection after our last reply with a FIN, not a reset: if the client sent
+/// more (a pipelined QUIT after a failed PASS, say) and we closed with it unread, the
+/// kernel would answer with RST, and a client may lose our `-ERR` and report "connection
+/// reset" instead of a failed login. So: shut down our sending side, then read and drop
+/// what comes until the client closes, for at most [`DRAIN_TIME`] and [`DRAIN_BYTES`].
+/// Does nothing when fd 1 is not a socket (pipes, tests).
+fn close_gracefully() {
+    let Ok(out) = io::stdout().as_fd().try_clone_to_owned() else {
+        return;
+    };
+    if std::net::TcpStream::from(out)
+        .shutdown(std::net::Shutdown::Write)
+        .is_err()
+    {
+        return;
+    }
+    let Ok(input) = io::stdin().as_fd().try_clone_to_owned() else {
+        return;
+    };
+    let mut input = TimedFd::new(input, Some(DRAIN_TIME), None);
+    let deadline = std::time::Instant::now() + DRAIN_TIME;
+    let mut buf = [0u8; 4096];
+    let mut drained = 0;
+    while drained < DRAIN_BYTES {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        input.set_read_timeout(Some(left));
+        match input.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
         }
     }
 }

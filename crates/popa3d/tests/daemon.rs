@@ -662,8 +662,10 @@ fn failed_login_delay() {
     r.within("right_seconds", 0.0, 0.5);
     r.is("other", AUTH_FAILED);
     r.within("other_seconds", 0.99, 1.8);
+    r.is("pipelined_quit_reply", AUTH_FAILED);
+    r.is("pipelined_quit_end", "eof");
     r.is("exit", "0");
-    r.sessions_logged(NOTICE, "Authentication failed for bob", 4);
+    r.sessions_logged(NOTICE, "Authentication failed for bob", 5);
     r.sessions_logged(INFO, "Authentication passed for bob", 1);
     r.sessions_logged(INFO, "Session from 127.0.6.1", 4);
     r.sessions_logged(INFO, "Session from 127.0.7.1", 1);

@@ -718,6 +718,27 @@ def login_delay():
     reply, took = attempt("127.0.7.1", "wrong")
     fact("other", reply)
     fact("other_seconds", "%.3f" % took)
+    # A QUIT pipelined while the failure is being delayed: the connection must still end
+    # with the -ERR and a clean close (FIN), not a reset.
+    s = socket.create_connection(("127.0.0.1", PORT), source_address=("127.0.8.1", 0))
+    s.settimeout(10)
+    s.recv(100)
+    s.sendall(b"USER bob\r\nPASS wrong\r\n")
+    time.sleep(0.3)
+    s.sendall(b"QUIT\r\n")
+    data, end = b"", "eof"
+    try:
+        while True:
+            chunk = s.recv(1000)
+            if not chunk:
+                break
+            data += chunk
+    except ConnectionResetError:
+        end = "reset"
+    s.close()
+    # USER's +OK, then the -ERR; nothing answers the QUIT.
+    fact("pipelined_quit_reply", data.split(b"\r\n")[-2] if data.endswith(b"\r\n") else data)
+    fact("pipelined_quit_end", end)
     fact("exit", d.stop())
 
 
