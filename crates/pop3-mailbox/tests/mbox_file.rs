@@ -242,3 +242,59 @@ for n in range(first, last + 1):
     assert_eq!(fs::read(&p).unwrap(), mbox(&kept));
     assert_eq!(after.count() as usize, kept.len());
 }
+
+/// A lock held by another program: `open_within` gives up after its limit with an error
+/// of kind WouldBlock (the server's `[IN-USE]`), and `open` waits until the lock is gone,
+/// as popa3d does.
+#[test]
+fn lock_timeout_gives_up_and_plain_open_waits() {
+    let t = Tmp::new("locked");
+    let p = t.file("bob", &mbox(&[1, 2]));
+    let holder = r#"
+import fcntl, sys, time
+with open(sys.argv[1], "r+b") as f:
+    fcntl.lockf(f, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    time.sleep(1.5)
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", holder])
+        .arg(&p)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "locked\n");
+    let start = std::time::Instant::now();
+    match Mbox::open_within(&p, Some(std::time::Duration::from_millis(300))) {
+        Err(pop3_mailbox::DropError::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}")
+        }
+        other => panic!(
+            "expected a lock timeout, got {:?}",
+            other.map(|m| m.count())
+        ),
+    }
+    let gave_up = start.elapsed();
+    assert!(
+        gave_up >= std::time::Duration::from_millis(300),
+        "{gave_up:?}"
+    );
+    assert!(
+        gave_up < std::time::Duration::from_millis(1200),
+        "{gave_up:?}"
+    );
+    // popa3d's behaviour: wait for the other program.
+    let m = Mbox::open(&p).unwrap();
+    assert_eq!(m.count(), 2);
+    assert!(start.elapsed() >= std::time::Duration::from_millis(1400));
+    assert!(child.wait().unwrap().success());
+    // Unlocked: the limit changes nothing.
+    let m = Mbox::open_within(&p, Some(std::time::Duration::from_millis(300))).unwrap();
+    assert_eq!(m.count(), 2);
+}

@@ -224,6 +224,10 @@ pub struct Config {
     pub write_timeout: Duration,
     /// `syslog_socket`: where log lines go. Default `/dev/log`.
     pub syslog_socket: PathBuf,
+    /// `lock_timeout`: how long loading the mailbox at login waits for another program's
+    /// lock before answering `-ERR [IN-USE]`; `None` (`lock_timeout = 0`) waits as long
+    /// as it takes, as popa3d does. Default 30 s.
+    pub lock_timeout: Option<Duration>,
     /// The standalone daemon's limits and timers.
     pub daemon: Daemon,
     /// `[[listener]]` tables, in file order. Empty: [`Listener::defaults`].
@@ -242,6 +246,7 @@ impl Default for Config {
             timeout: Duration::from_secs(600),
             write_timeout: Duration::from_secs(600),
             syslog_socket: PathBuf::from(crate::syslog::DEFAULT_SOCKET),
+            lock_timeout: Some(Duration::from_secs(30)),
             daemon: Daemon::default(),
             listeners: Vec::new(),
         }
@@ -323,6 +328,7 @@ struct Raw {
     timeout: Option<Spanned<Seconds>>,
     write_timeout: Option<Spanned<Seconds>>,
     syslog_socket: Option<Spanned<String>>,
+    lock_timeout: Option<Spanned<Seconds>>,
     max_sessions: Option<Spanned<i64>>,
     max_per_source: Option<Spanned<i64>>,
     max_per_network: Option<Spanned<i64>>,
@@ -488,6 +494,16 @@ impl Raw {
                 &self.syslog_socket,
                 defaults.syslog_socket,
             )?,
+            lock_timeout: {
+                let t = optional_seconds(
+                    "lock_timeout",
+                    &self.lock_timeout,
+                    0,
+                    MAX_TIMEOUT_SECS,
+                    defaults.lock_timeout.unwrap_or(Duration::ZERO),
+                )?;
+                (!t.is_zero()).then_some(t)
+            },
             daemon,
             listeners,
         })

@@ -29,8 +29,8 @@ pub const AUTH_FAILED: &[u8] = b"-ERR [AUTH] Authentication failed (bad password
 /// sends a bare `-ERR`. The code tells a client whether retrying can help (RFC 3206,
 /// RFC 2449 §8.1.2): `[IN-USE]` for a lock held elsewhere, `[SYS/PERM]` for a mailbox
 /// refused as it is (not a regular file, not an mbox, over a limit), `[SYS/TEMP]` for
-/// other I/O errors. (Loading waits for the lock, so `[IN-USE]` only shows if the lock
-/// call itself reports the conflict, e.g. a deadlock.)
+/// other I/O errors. `[IN-USE]` comes from a lock wait that ran out (`lock_timeout`,
+/// `Mbox::open_within`) or a lock call that reports a deadlock.
 pub fn load_failed_reply(e: &DropError) -> &'static [u8] {
     match e {
         DropError::Refused(_) => b"-ERR [SYS/PERM] Cannot load the mailbox\r\n",

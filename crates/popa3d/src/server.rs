@@ -434,7 +434,7 @@ fn transaction(
 ) -> Result<i32, Fatal> {
     let (mut input, mut output) = client(config)?;
     let name = mailbox.display().to_string();
-    let mut mbox = match Mbox::open(mailbox) {
+    let mut mbox = match Mbox::open_within(mailbox, config.lock_timeout) {
         Ok(m) => m,
         Err(e) => {
             log(

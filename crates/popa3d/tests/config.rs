@@ -54,6 +54,7 @@ chroot = "/var/empty"
 timeout = 900
 write_timeout = 120
 syslog_socket = "/run/systemd/journal/dev-log"
+lock_timeout = 5
 max_sessions = 2000
 max_per_source = 20
 max_per_network = 40
@@ -88,6 +89,7 @@ proxy_timeout = 5
             timeout: Duration::from_secs(900),
             write_timeout: Duration::from_secs(120),
             syslog_socket: PathBuf::from("/run/systemd/journal/dev-log"),
+            lock_timeout: Some(Duration::from_secs(5)),
             daemon: Daemon {
                 max_sessions: 2000,
                 max_per_source: 20,
@@ -150,6 +152,12 @@ fn daemon_defaults_are_popa3ds() {
     assert_eq!(l[0].address, "0.0.0.0:110".parse().unwrap());
     assert_eq!(l[1].address, "[::]:110".parse().unwrap());
     assert!(l.iter().all(|l| !l.proxy_protocol && l.backlog == 1024));
+    assert_eq!(
+        Config::default().lock_timeout,
+        Some(Duration::from_secs(30))
+    );
+    // lock_timeout = 0 waits as popa3d does.
+    assert_eq!(parse("lock_timeout = 0").unwrap().lock_timeout, None);
     // A small max_sessions lowers the per-source and per-network defaults with it.
     let c = parse("max_sessions = 10").unwrap();
     assert_eq!(
@@ -323,6 +331,7 @@ fn errors_name_the_file_the_line_and_the_problem() {
         ("timeout = 600\ntimeout = 700", "/etc/popa3d/popa3d.toml:2: duplicate key"),
         ("spool = \"/var/mail", "/etc/popa3d/popa3d.toml:1: "),
         ("\n\n\nuser = 'a' 'b'", "/etc/popa3d/popa3d.toml:4: "),
+        ("lock_timeout = -1", "/etc/popa3d/popa3d.toml:1: lock_timeout = -1: must be a number of seconds from 0 to 86400"),
         // The daemon's settings.
         ("max_sessions = 0", "/etc/popa3d/popa3d.toml:1: max_sessions = 0: must be from 1 to 65536"),
         ("max_sessions = 100000", "/etc/popa3d/popa3d.toml:1: max_sessions = 100000: must be from 1 to 65536"),

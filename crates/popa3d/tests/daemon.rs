@@ -678,6 +678,27 @@ fn failed_login_delay() {
     r.assert_no_crit();
 }
 
+/// bob's mailbox locked by another program (an fcntl write lock, as an MDA takes) for
+/// longer than `lock_timeout = 1`: the login is answered `[IN-USE]` after about a second
+/// and logged; once the lock is gone the same login works.
+#[test]
+#[ignore = "needs root, Debian packages and the test environment: run scripts/test.sh"]
+fn locked_mailbox_is_in_use() {
+    let r = scenario("in_use", false);
+    r.is("locked_pass", "b'-ERR [IN-USE] The mailbox is locked'");
+    r.within("locked_seconds", 0.99, 3.0);
+    r.is("unlocked_pass", "b'+OK'");
+    r.is("unlocked_quit", "b'+OK'");
+    r.is("exit", "0");
+    r.sessions_logged(INFO, "Authentication passed for bob", 2);
+    r.sessions_logged(
+        NOTICE,
+        "Failed or refused to load /var/mail/bob: locked by another program",
+        1,
+    );
+    r.assert_no_crit();
+}
+
 /// `popa3d -D` without -F: the command returns 0 at once, the daemon runs on in the
 /// background (a session leader, reparented to PID 1), serves a login and ends on
 /// SIGTERM. With the port taken, `-D` exits 1 and says why on stderr and in syslog.

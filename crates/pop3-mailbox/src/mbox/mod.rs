@@ -73,6 +73,29 @@ fn refused(why: impl std::fmt::Display) -> DropError {
     DropError::Refused(why.to_string())
 }
 
+/// Takes the shared lock, retrying every 10 ms (then up to every 100 ms) until `limit`
+/// has passed. An MDA holds its lock for milliseconds; one held for `limit` is stuck or
+/// busy with something long, and the client is better told `[IN-USE]` than left
+/// waiting.
+fn lock_within(file: &File, limit: Duration) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + limit;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        if lock::try_lock(file, LockKind::Shared)? {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "locked by another program",
+            ));
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
 impl Mbox {
     fn empty(path: &Path) -> Mbox {
         Mbox {
@@ -91,8 +114,16 @@ impl Mbox {
     /// empty file is an empty maildrop; anything that is not a regular file, or not an
     /// mbox, is refused.
     pub fn open(path: &Path) -> Result<Mbox, DropError> {
+        Self::open_within(path, None)
+    }
+
+    /// [`Mbox::open`], giving up when another program holds a conflicting lock for longer
+    /// than `lock_timeout` (`None`: wait as long as it takes, as popa3d does). Giving up
+    /// is `DropError::Io` of kind `WouldBlock`, which the server answers with `-ERR
+    /// [IN-USE]` (RFC 2449 §8.1.1).
+    pub fn open_within(path: &Path, lock_timeout: Option<Duration>) -> Result<Mbox, DropError> {
         let file = Self::open_file(path, true)?;
-        Self::load(path, file)
+        Self::load_within(path, file, lock_timeout)
     }
 
     /// Opens the mailbox file without parsing it: `Ok(None)` for a missing or empty one.
@@ -138,10 +169,22 @@ impl Mbox {
 
     /// Parses a mailbox opened by [`Mbox::open_file`] under a shared lock.
     pub fn load(path: &Path, file: Option<File>) -> Result<Mbox, DropError> {
+        Self::load_within(path, file, None)
+    }
+
+    /// [`Mbox::load`] with the lock wait of [`Mbox::open_within`].
+    pub fn load_within(
+        path: &Path,
+        file: Option<File>,
+        lock_timeout: Option<Duration>,
+    ) -> Result<Mbox, DropError> {
         let Some(file) = file else {
             return Ok(Mbox::empty(path));
         };
-        lock::lock_wait(&file, LockKind::Shared)?;
+        match lock_timeout {
+            None => lock::lock_wait(&file, LockKind::Shared)?,
+            Some(limit) => lock_within(&file, limit)?,
+        }
         let loaded = Self::load_locked(&file);
         let unlocked = lock::unlock(&file);
         let (entries, uidls, stamp) = loaded?;

@@ -742,6 +742,29 @@ def login_delay():
     fact("exit", d.stop())
 
 
+def in_use():
+    """bob's mailbox locked by another program for longer than lock_timeout."""
+    import fcntl
+    d = Daemon("daemon", "lock_timeout = 1")
+    with open("/var/mail/bob", "r+b") as f:
+        fcntl.lockf(f, fcntl.LOCK_EX)
+        c = Conn("127.0.10.1")
+        c.greeting()
+        c.cmd("USER bob")
+        t = time.monotonic()
+        fact("locked_pass", c.cmd("PASS bobpw"))
+        fact("locked_seconds", "%.3f" % (time.monotonic() - t))
+        c.close()
+        fcntl.lockf(f, fcntl.LOCK_UN)
+    c = Conn("127.0.10.1")
+    c.greeting()
+    c.cmd("USER bob")
+    fact("unlocked_pass", c.cmd("PASS bobpw"))
+    fact("unlocked_quit", c.cmd("QUIT"))
+    c.close()
+    fact("exit", d.stop())
+
+
 def find_daemons():
     """The processes running $POPA3D_BIN (in this PID namespace, only ours)."""
     exe = os.path.realpath(POPA3D)
@@ -816,6 +839,7 @@ SCENARIOS = {
     "shutdown_timeout": shutdown_timeout,
     "ipv6": ipv6,
     "login_delay": login_delay,
+    "in_use": in_use,
     "background": background,
 }
 
