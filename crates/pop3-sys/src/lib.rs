@@ -27,3 +27,14 @@ pub const MAILBOX_OPEN_FLAGS: i32 =
 
 /// `ELOOP`: what open(2) returns for a symlink under `O_NOFOLLOW`.
 pub const ELOOP: i32 = libc::ELOOP;
+
+/// errno values the daemon tells apart: an address family or address the host does not
+/// have (no IPv6), and running out of descriptors, buffers or memory in accept(2).
+pub mod errno {
+    pub const EAFNOSUPPORT: i32 = libc::EAFNOSUPPORT;
+    pub const EADDRNOTAVAIL: i32 = libc::EADDRNOTAVAIL;
+    pub const EMFILE: i32 = libc::EMFILE;
+    pub const ENFILE: i32 = libc::ENFILE;
+    pub const ENOBUFS: i32 = libc::ENOBUFS;
+    pub const ENOMEM: i32 = libc::ENOMEM;
+}

@@ -25,6 +25,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::flood::mask;
+
 /// A configuration file larger than this is refused (a real one is under 1 KiB; the
 /// limit only stops `-c /dev/zero` from eating memory).
 pub const MAX_FILE_SIZE: u64 = 1 << 20;
@@ -101,21 +103,8 @@ pub struct Network {
 impl Network {
     /// Whether `ip` is inside. An IPv4-mapped IPv6 address counts as its IPv4 address.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32u32.saturating_sub(u32::from(self.prefix)))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128u32.saturating_sub(u32::from(self.prefix)))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        let ip = ip.to_canonical();
+        ip.is_ipv4() == self.addr.is_ipv4() && mask(ip, self.prefix) == mask(self.addr, self.prefix)
     }
 }
 
@@ -687,22 +676,7 @@ fn parse_network(v: &Spanned<String>) -> Result<Network, CheckError> {
             .ok_or_else(|| bad("prefix length out of range"))?,
         Some(_) => return Err(bad("prefix length is not a number")),
     };
-    let host_bits_zero = match addr {
-        IpAddr::V4(a) => {
-            u32::from(a)
-                & !u32::MAX
-                    .checked_shl(32u32.saturating_sub(u32::from(prefix)))
-                    .unwrap_or(0)
-                == 0
-        }
-        IpAddr::V6(a) => {
-            u128::from(a)
-                & !u128::MAX
-                    .checked_shl(128u32.saturating_sub(u32::from(prefix)))
-                    .unwrap_or(0)
-                == 0
-        }
-    };
+    let host_bits_zero = mask(addr, prefix) == addr;
     if !host_bits_zero {
         return Err(bad(
             "address has bits set beyond the prefix length (did you mean the network address?)",

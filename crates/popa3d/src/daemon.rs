@@ -31,6 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pop3_sys::errno;
 use pop3_sys::net;
 use pop3_sys::poll::{wait_any_readable, TimedFd};
 use pop3_sys::process::{self, Exit, Fork, Pid};
@@ -72,8 +73,57 @@ pub struct Options {
 struct Bound {
     socket: TcpListener,
     settings: config::Listener,
-    /// Passed by systemd: kept across reloads whatever the file says.
-    inherited: bool,
+    origin: Origin,
+}
+
+/// Who opened a listening socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Origin {
+    /// The daemon, from the configuration: reloads open and close such sockets.
+    Ours,
+    /// systemd (`LISTEN_FDS`), with its `FileDescriptorName=`: kept across reloads
+    /// whatever the file says; only its settings follow the file.
+    Systemd { name: Option<String> },
+}
+
+/// The `[[listener]]` a socket passed by systemd takes its settings from: the one named
+/// like the socket (`FileDescriptorName=`), else the one with its local address.
+fn listener_for<'a>(
+    listeners: &'a [config::Listener],
+    name: Option<&str>,
+    local: SocketAddr,
+) -> Option<&'a config::Listener> {
+    let by_name = name.and_then(|n| listeners.iter().find(|l| l.name.as_deref() == Some(n)));
+    by_name.or_else(|| listeners.iter().find(|l| l.address == local))
+}
+
+/// Opens the listener of `settings`. `Ok(None)`: it is popa3d's default IPv6 listener
+/// (`defaults`) on a host without IPv6, which is skipped with a NOTICE, since popa3d
+/// listens on IPv4 only anyway. Any other failure is an error naming the address.
+fn bind(
+    settings: &config::Listener,
+    defaults: bool,
+    syslog: &Syslog,
+) -> Result<Option<TcpListener>, String> {
+    match net::listen(settings.address, settings.backlog) {
+        Ok(socket) => Ok(Some(socket)),
+        Err(e)
+            if defaults
+                && settings.address.is_ipv6()
+                && matches!(
+                    e.raw_os_error(),
+                    Some(errno::EAFNOSUPPORT) | Some(errno::EADDRNOTAVAIL)
+                ) =>
+        {
+            syslog.notice(&format!(
+                "not listening on {}: {} (no IPv6 on this host?)",
+                settings.address,
+                strerror(&e)
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(format!("bind: {}: {}", settings.address, strerror(&e))),
+    }
 }
 
 /// A running session, as the daemon sees it.
@@ -130,47 +180,15 @@ pub fn open_listeners(config: &Config, syslog: &Syslog) -> Result<Vec<BoundInfo>
     };
     let mut out = Vec::new();
     for settings in wanted {
-        match net::listen(settings.address, settings.backlog) {
-            Ok(socket) => out.push(BoundInfo(Bound {
+        if let Some(socket) = bind(&settings, defaults, syslog).map_err(StartError)? {
+            out.push(BoundInfo(Bound {
                 socket,
                 settings,
-                inherited: false,
-            })),
-            // The default IPv6 listener on a host without IPv6: popa3d listens on IPv4
-            // only anyway; say so and go on.
-            Err(e)
-                if defaults
-                    && settings.address.is_ipv6()
-                    && matches!(
-                        e.raw_os_error(),
-                        Some(libc_errno::EAFNOSUPPORT) | Some(libc_errno::EADDRNOTAVAIL)
-                    ) =>
-            {
-                syslog.notice(&format!(
-                    "not listening on {}: {e} (no IPv6 on this host?)",
-                    settings.address
-                ));
-            }
-            Err(e) => {
-                return Err(StartError(format!(
-                    "bind: {}: {}",
-                    settings.address,
-                    strerror(&e)
-                )))
-            }
+                origin: Origin::Ours,
+            }));
         }
     }
     Ok(out)
-}
-
-/// errno values used above, without a libc dependency in this crate.
-mod libc_errno {
-    pub const EAFNOSUPPORT: i32 = 97;
-    pub const EADDRNOTAVAIL: i32 = 99;
-    pub const EMFILE: i32 = 24;
-    pub const ENFILE: i32 = 23;
-    pub const ENOBUFS: i32 = 105;
-    pub const ENOMEM: i32 = 12;
 }
 
 /// An open listener, before the daemon runs.
@@ -200,14 +218,7 @@ fn adopt(
         let local = socket
             .local_addr()
             .map_err(|e| StartError(format!("LISTEN_FDS: descriptor {}: {e}", fd.fd)))?;
-        let by_name = fd.name.as_deref().and_then(|n| {
-            config
-                .listeners
-                .iter()
-                .find(|l| l.name.as_deref() == Some(n))
-        });
-        let by_address = || config.listeners.iter().find(|l| l.address == local);
-        let settings = match by_name.or_else(by_address) {
+        let settings = match listener_for(&config.listeners, fd.name.as_deref(), local) {
             Some(l) => config::Listener {
                 address: local,
                 ..l.clone()
@@ -223,13 +234,17 @@ fn adopt(
         out.push(BoundInfo(Bound {
             socket,
             settings,
-            inherited: true,
+            origin: Origin::Systemd { name: fd.name },
         }));
     }
     for l in &config.listeners {
-        if !out.iter().any(|b| {
-            b.0.settings.address == l.address || (l.name.is_some() && b.0.settings.name == l.name)
-        }) {
+        let used = out.iter().any(|b| match &b.0.origin {
+            Origin::Systemd { name } => {
+                listener_for(&config.listeners, name.as_deref(), b.0.settings.address) == Some(l)
+            }
+            Origin::Ours => false,
+        });
+        if !used {
             syslog.notice(&format!(
                 "[[listener]] {} was not passed by systemd: not listening there",
                 l.address
@@ -493,18 +508,20 @@ impl Daemon {
 
     /// Switches to `new`: all of it, or nothing if a new listener cannot be opened.
     fn apply(&mut self, new: Config) -> Result<(), String> {
-        let inherited = self.listeners.iter().any(|l| l.inherited);
+        let inherited = self
+            .listeners
+            .iter()
+            .any(|l| matches!(l.origin, Origin::Systemd { .. }));
         let mut next: Vec<Bound> = Vec::new();
         if inherited {
-            // systemd owns the sockets: only their settings can change.
+            // systemd owns the sockets: only their settings can change, matched as at
+            // start-up.
             for old in std::mem::take(&mut self.listeners) {
-                let settings = new
-                    .listeners
-                    .iter()
-                    .find(|l| {
-                        (l.name.is_some() && l.name == old.settings.name)
-                            || l.address == old.settings.address
-                    })
+                let name = match &old.origin {
+                    Origin::Systemd { name } => name.as_deref(),
+                    Origin::Ours => None,
+                };
+                let settings = listener_for(&new.listeners, name, old.settings.address)
                     .map(|l| config::Listener {
                         address: old.settings.address,
                         ..l.clone()
@@ -529,15 +546,7 @@ impl Daemon {
                     fresh.push(None);
                     continue;
                 }
-                match net::listen(settings.address, settings.backlog) {
-                    Ok(socket) => fresh.push(Some(socket)),
-                    Err(e) if new.listeners.is_empty() && settings.address.is_ipv6() => {
-                        self.syslog
-                            .notice(&format!("not listening on {}: {e}", settings.address));
-                        fresh.push(None);
-                    }
-                    Err(e) => return Err(format!("bind: {}: {}", settings.address, strerror(&e))),
-                }
+                fresh.push(bind(settings, new.listeners.is_empty(), &self.syslog)?);
             }
             let mut old: Vec<Option<Bound>> = std::mem::take(&mut self.listeners)
                 .into_iter()
@@ -570,7 +579,7 @@ impl Daemon {
                         next.push(Bound {
                             socket,
                             settings,
-                            inherited: false,
+                            origin: Origin::Ours,
                         });
                     }
                     (None, None) => {}
@@ -608,10 +617,10 @@ impl Daemon {
                     // would report it again at once. Pause instead of spinning.
                     if matches!(
                         e.raw_os_error(),
-                        Some(libc_errno::EMFILE)
-                            | Some(libc_errno::ENFILE)
-                            | Some(libc_errno::ENOBUFS)
-                            | Some(libc_errno::ENOMEM)
+                        Some(errno::EMFILE)
+                            | Some(errno::ENFILE)
+                            | Some(errno::ENOBUFS)
+                            | Some(errno::ENOMEM)
                     ) {
                         self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
                     }
@@ -886,10 +895,7 @@ fn pid_of(raw: i32) -> Pid {
 
 /// Whether a rate-limited line is due, and if so, notes that it was written now.
 fn due(last: &mut Option<Instant>, now: Instant) -> bool {
-    let ok = match *last {
-        None => true,
-        Some(t) => now < t || now.duration_since(t) >= LOG_INTERVAL,
-    };
+    let ok = flood::may_log(*last, now, LOG_INTERVAL);
     if ok {
         *last = Some(now);
     }

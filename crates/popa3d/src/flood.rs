@@ -564,6 +564,15 @@ impl Table {
     }
 }
 
+/// `ip` with every bit after the first `prefix` cleared (`prefix` beyond the address's
+/// length keeps it whole).
+pub(crate) fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => IpAddr::V4(mask_v4(a, prefix)),
+        IpAddr::V6(a) => IpAddr::V6(mask_v6(a, prefix)),
+    }
+}
+
 fn mask_v4(a: Ipv4Addr, len: u8) -> Ipv4Addr {
     let len = u32::from(len.min(32));
     let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
@@ -578,7 +587,7 @@ fn mask_v6(a: Ipv6Addr, len: u8) -> Ipv6Addr {
 
 /// popa3d's rule: log if never logged, if the last line is `interval` old, or if the
 /// clock went backwards.
-fn may_log(last: Option<Instant>, now: Instant, interval: Duration) -> bool {
+pub(crate) fn may_log(last: Option<Instant>, now: Instant, interval: Duration) -> bool {
     match last {
         None => true,
         Some(last) => now
