@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use pop3_sys::errno;
 use pop3_sys::net;
-use pop3_sys::poll::{wait_any_readable, TimedFd};
+use pop3_sys::poll::wait_any_readable;
 use pop3_sys::process::{self, Exit, Fork, Pid};
 use pop3_sys::signals::{self, SignalFd, SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 
@@ -487,7 +487,7 @@ impl Daemon {
             ));
         }
         for &pid in self.sessions.keys() {
-            let _ = process::kill_group(pid_of(pid), SIGTERM);
+            let _ = process::kill_group(Pid::from_raw(pid), SIGTERM);
         }
     }
 
@@ -813,7 +813,7 @@ impl Daemon {
         // popa3d's layout: the connection on 0 and 1, and (ours) /dev/null on 2.
         if process::dup_onto(stream.as_fd(), 0).is_err()
             || process::dup_onto(stream.as_fd(), 1).is_err()
-            || server::null_stderr().is_err()
+            || server::to_dev_null(&[2]).is_err()
         {
             return 1;
         }
@@ -859,38 +859,10 @@ impl Daemon {
 
 /// Reads the PROXY header from fd 0, giving up after `timeout` in all.
 fn read_proxy_header(timeout: Duration) -> Result<pop3_proxy::Header, String> {
-    let fd = io::stdin()
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + timeout;
-    let mut input = Deadline {
-        fd: TimedFd::new(fd, Some(timeout), Some(timeout)),
-        deadline,
-    };
+    // One deadline for the whole header: a proxy that trickles a byte at a time still
+    // has `timeout` in all.
+    let mut input = server::DeadlineReader::stdin(timeout).map_err(|e| e.to_string())?;
     pop3_proxy::read_header(&mut input).map_err(|e| e.to_string())
-}
-
-/// A reader whose reads share one deadline: a proxy that trickles a byte at a time
-/// still has `timeout` in all.
-struct Deadline {
-    fd: TimedFd,
-    deadline: Instant,
-}
-
-impl Read for Deadline {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
-        }
-        self.fd.set_read_timeout(Some(left));
-        self.fd.read(buf)
-    }
-}
-
-fn pid_of(raw: i32) -> Pid {
-    Pid::from_raw(raw)
 }
 
 /// Whether a rate-limited line is due, and if so, notes that it was written now.

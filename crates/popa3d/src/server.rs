@@ -20,9 +20,9 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pop3_auth::{Authenticator, Backend};
 use pop3_mailbox::Mbox;
@@ -300,7 +300,7 @@ fn verify(
             drop(ctx.control.take());
             // The verifier runs as root and may run PAM modules: it gets no access to the
             // client at all.
-            if detach_from_client().is_err() {
+            if to_dev_null(&[0, 1, 2]).is_err() {
                 process::exit_now(1);
             }
             let rhost = ctx.peer.map(|ip| ip.to_string());
@@ -340,19 +340,12 @@ fn close_gracefully() {
     {
         return;
     }
-    let Ok(input) = io::stdin().as_fd().try_clone_to_owned() else {
+    let Ok(mut input) = DeadlineReader::stdin(DRAIN_TIME) else {
         return;
     };
-    let mut input = TimedFd::new(input, Some(DRAIN_TIME), None);
-    let deadline = std::time::Instant::now() + DRAIN_TIME;
     let mut buf = [0u8; 4096];
     let mut drained = 0;
     while drained < DRAIN_BYTES {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        input.set_read_timeout(Some(left));
         match input.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => drained += n,
@@ -360,19 +353,45 @@ fn close_gracefully() {
     }
 }
 
-/// Points fds 0, 1 and 2 at /dev/null.
-pub fn detach_from_client() -> io::Result<()> {
+/// The client's input (a duplicate of fd 0) with one deadline for all its reads, where
+/// [`TimedFd`]'s timeout applies to each read: for a PROXY header that must arrive in
+/// `proxy_timeout`, and for draining a connection before closing it.
+pub(crate) struct DeadlineReader {
+    fd: TimedFd,
+    deadline: Instant,
+}
+
+impl DeadlineReader {
+    /// Reads from fd 0 until `timeout` from now.
+    pub(crate) fn stdin(timeout: Duration) -> io::Result<DeadlineReader> {
+        let fd = io::stdin().as_fd().try_clone_to_owned()?;
+        Ok(DeadlineReader {
+            fd: TimedFd::new(fd, Some(timeout), None),
+            deadline: Instant::now() + timeout,
+        })
+    }
+}
+
+impl Read for DeadlineReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
+        }
+        self.fd.set_read_timeout(Some(left));
+        self.fd.read(buf)
+    }
+}
+
+/// Points each of `fds` at /dev/null: the verifier's 0, 1 and 2 (it gets no access to
+/// the client at all), a session's 2 (nothing a library prints may reach a client), the
+/// daemon's 0, 1 and 2 once it runs.
+pub fn to_dev_null(fds: &[RawFd]) -> io::Result<()> {
     let null = File::options().read(true).write(true).open("/dev/null")?;
-    for fd in 0..=2 {
+    for &fd in fds {
         process::dup_onto(null.as_fd(), fd)?;
     }
     Ok(())
-}
-
-/// Points fd 2 at /dev/null: nothing a library prints may reach a client.
-pub fn null_stderr() -> io::Result<()> {
-    let null = File::options().write(true).open("/dev/null")?;
-    process::dup_onto(null.as_fd(), 2)
 }
 
 /// In the verifier: the backend's verdict, with the mailbox path filled in.

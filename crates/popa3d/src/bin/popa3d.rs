@@ -32,9 +32,7 @@ static DAEMON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::ne
 /// Sends fd 2 to /dev/null and panic messages to syslog (CRIT), so that nothing meant
 /// for an administrator is ever written to the client.
 fn quiet_stderr_and_panics(syslog: &Arc<Syslog>) {
-    if let Ok(null) = std::fs::File::options().write(true).open("/dev/null") {
-        let _ = pop3_sys::process::dup_onto(std::os::fd::AsFd::as_fd(&null), 2);
-    }
+    let _ = popa3d::server::to_dev_null(&[2]);
     // The hook uses the socket opened before any fork: a confined process may not open
     // another.
     let syslog = Arc::clone(syslog);
@@ -153,15 +151,7 @@ fn standalone(
         }
     }
     // Standard input and output are nobody's; stderr and panics go to syslog.
-    if let Ok(null) = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-    {
-        for fd in 0..=1 {
-            let _ = process::dup_onto(std::os::fd::AsFd::as_fd(&null), fd);
-        }
-    }
+    let _ = popa3d::server::to_dev_null(&[0, 1]);
     quiet_stderr_and_panics(&syslog);
     let options = popa3d::daemon::Options {
         config_path,
