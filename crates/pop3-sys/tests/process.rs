@@ -8,6 +8,9 @@
 //! `main` has started any thread, and exits with 0 (pass) or 1 (fail, reason on stderr).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{ensure, ok, run_scenario, Outcome, ENV};
+
 use pop3_sys::process::{
     close_other_fds, dup_onto, exit_now, fork, getpid, is_single_threaded, pipe, set_umask, wait,
     Exit, Fork,
@@ -15,64 +18,19 @@ use pop3_sys::process::{
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd, RawFd};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const ENV: &str = "POP3_SYS_SCENARIO";
-
-type Outcome = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
-
-fn ok<T>(what: &str, r: std::io::Result<T>) -> Result<T, String> {
-    r.map_err(|e| format!("{what}: {e}"))
-}
-
-#[used]
-#[link_section = ".init_array"]
-static SCENARIO_HOOK: extern "C" fn() = scenario_hook;
-
-extern "C" fn scenario_hook() {
-    let Some(name) = std::env::var_os(ENV) else {
-        return;
-    };
-    let result = match name.to_str().unwrap_or("") {
+/// The scenario called `name` (common::run_scenario).
+fn dispatch(name: &str) -> Outcome {
+    match name {
         "fork_wait_pipe" => fork_wait_pipe(),
         "fork_refuses_threads" => fork_refuses_threads(),
         "exit_now_skips_cleanup" => exit_now_skips_cleanup(),
         "close_other_fds_keeps_only_listed" => close_other_fds_keeps_only_listed(),
         "umask_and_pid" => umask_and_pid(),
         other => Err(format!("unknown scenario {other:?}")),
-    };
-    match result {
-        Ok(()) => exit_now(0),
-        Err(why) => {
-            eprintln!("{why}");
-            exit_now(1)
-        }
     }
-}
-
-/// Runs `name` in a fresh copy of this test binary and fails with its reason.
-fn run_scenario(name: &str) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .env(ENV, name)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprint!("{stderr}");
-    assert!(
-        out.status.success(),
-        "scenario {name}: {}\n{stderr}",
-        out.status
-    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -14,6 +14,9 @@
 //! the child got past `confine` before it died.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{ensure, ok, run_scenario, Outcome};
+
 use pop3_sys::poll::TimedFd;
 use pop3_sys::process::{close_other_fds, dup_onto, exit_now, fork, pipe, wait, Exit, Fork, Pid};
 use pop3_sys::sandbox::{
@@ -27,41 +30,19 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-const ENV: &str = "POP3_SYS_SCENARIO";
 /// The pre-auth identity used here: nobody/nogroup. drop_to needs no passwd entry.
 const UID: u32 = 65534;
 const GID: u32 = 65534;
 
-type Outcome = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
-
-fn ok<T>(what: &str, r: std::io::Result<T>) -> Result<T, String> {
-    r.map_err(|e| format!("{what}: {e}"))
-}
-
-#[used]
-#[link_section = ".init_array"]
-static SCENARIO_HOOK: extern "C" fn() = scenario_hook;
-
-extern "C" fn scenario_hook() {
-    let Some(name) = std::env::var_os(ENV) else {
-        return;
-    };
+/// The scenario called `name` (common::run_scenario).
+fn dispatch(name: &str) -> Outcome {
     // As std's runtime would before main (and popa3d does): a write to a closed pipe is
     // an EPIPE error, not a signal.
     // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    let result = match name.to_str().unwrap_or("") {
+    match name {
         "status" => confined_status(),
         "forbidden" => forbidden_calls_kill(),
         "works" => confined_child_works(),
@@ -69,29 +50,7 @@ extern "C" fn scenario_hook() {
         "landlock" => landlock_alone(),
         "threads" => confine_refuses_threads(),
         other => Err(format!("unknown scenario {other:?}")),
-    };
-    match result {
-        Ok(()) => exit_now(0),
-        Err(why) => {
-            eprintln!("FAILED: {why}");
-            exit_now(1)
-        }
     }
-}
-
-fn run_scenario(name: &str) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .env(ENV, name)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprint!("{stderr}");
-    assert!(
-        out.status.success(),
-        "scenario {name}: {}\n{stderr}",
-        out.status
-    );
 }
 
 fn require_root() {
