@@ -195,9 +195,6 @@ pub fn open_listeners(config: &Config, syslog: &Syslog) -> Result<Vec<BoundInfo>
 pub struct BoundInfo(Bound);
 
 impl BoundInfo {
-    pub fn address(&self) -> Option<SocketAddr> {
-        self.0.socket.local_addr().ok()
-    }
     pub fn raw_fd(&self) -> i32 {
         self.0.socket.as_raw_fd()
     }
