@@ -1,5 +1,6 @@
-//! Listening sockets for the standalone daemon, sockets handed over by systemd, and the
-//! packet channel between the daemon and its sessions.
+//! Listening sockets for the standalone daemon, sockets handed over by systemd, the
+//! packet channel between the daemon and its sessions, and descriptor passing
+//! (`SCM_RIGHTS`) to the TLS key holder.
 //!
 //! std's `TcpListener::bind` offers neither the backlog nor `IPV6_V6ONLY`. popa3d listens
 //! with a backlog of 5, which under load leaves clients waiting for SYN retries (a
@@ -10,7 +11,7 @@
 use std::io;
 use std::mem::{size_of, MaybeUninit};
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
@@ -228,12 +229,211 @@ pub fn tcp_peer(fd: &impl AsRawFd) -> Option<SocketAddr> {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Descriptor passing (unix(7), cmsg(3)).
+
+const FD_SIZE: usize = size_of::<libc::c_int>();
+
+/// Descriptors [`recv_fd`] has room for in one message. One is expected; a few more are
+/// received and closed; more than this sets `MSG_CTRUNC` (the kernel closes those that
+/// did not fit) and is an error.
+const RECV_FDS: usize = 8;
+
+/// The most descriptors one `SCM_RIGHTS` message may carry (`SCM_MAX_FD` in the kernel).
+const SCM_MAX_FD: usize = 253;
+
+// SAFETY: CMSG_SPACE only computes a size from its argument.
+const RECV_SPACE: usize =
+    unsafe { libc::CMSG_SPACE((RECV_FDS * FD_SIZE) as libc::c_uint) } as usize;
+
+/// A control buffer for [`recv_fd`], aligned for `struct cmsghdr` (whose first field is
+/// a `size_t`).
+#[repr(C, align(8))]
+struct RecvControl([u8; RECV_SPACE]);
+
+/// Sends `data` (not empty: a stream socket carries descriptors only with at least one
+/// byte) and one descriptor (`SCM_RIGHTS`) in one `sendmsg`, with `MSG_NOSIGNAL` (a
+/// closed peer is an `EPIPE` error, never a SIGPIPE). The receiver gets its own
+/// descriptor for the same open file; `fd` stays open here. Meant for short messages:
+/// a partial send is an error. The socket's send timeout applies.
+pub fn send_fd(sock: &UnixStream, data: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
+    send_fds(sock, data, &[fd])
+}
+
+/// [`send_fd`] with any number of descriptors (1 to `SCM_MAX_FD`), for tests of the
+/// receiving side.
+fn send_fds(sock: &UnixStream, data: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    if data.is_empty() || fds.is_empty() || fds.len() > SCM_MAX_FD {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "send_fd: needs a non-empty payload and 1 to 253 descriptors",
+        ));
+    }
+    let payload = fds.len() * FD_SIZE;
+    // SAFETY: CMSG_SPACE only computes a size from its argument.
+    let space = unsafe { libc::CMSG_SPACE(payload as libc::c_uint) } as usize;
+    // u64 elements: aligned for struct cmsghdr.
+    let mut control = vec![0u64; space.div_ceil(size_of::<u64>())];
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: msghdr is plain data for which all-zero is valid (null pointers, zero
+    // lengths, and on musl zero padding).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: `msg` describes `control`, `space` bytes long, which holds at least one
+    // header, so CMSG_FIRSTHDR returns a pointer to its start.
+    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    if cmsg.is_null() {
+        return Err(io::Error::other("send_fd: no room for the control message"));
+    }
+    // SAFETY: `cmsg` points to the start of `control`, aligned and large enough for a
+    // header followed by `payload` bytes (CMSG_SPACE); every write stays inside it. The
+    // descriptor numbers are written unaligned, as cmsg(3) recommends.
+    unsafe {
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(payload as libc::c_uint) as _;
+        let data = libc::CMSG_DATA(cmsg);
+        for (i, fd) in fds.iter().enumerate() {
+            std::ptr::write_unaligned(data.add(i * FD_SIZE).cast::<libc::c_int>(), fd.as_raw_fd());
+        }
+    }
+    loop {
+        // SAFETY: `msg` points to `iov` (which points to `data`) and to `control`, all
+        // alive for the call; sendmsg only reads them.
+        let rc = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        if rc >= 0 {
+            if rc as usize == data.len() {
+                return Ok(());
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "sendmsg sent only part of the message",
+            ));
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Receives one message into `buf` (not empty) with `recvmsg`, and the descriptor it
+/// carries: `(payload length, descriptor)`. A length of 0 is end of file. The descriptor
+/// is `Some` only if exactly one came; if several came, all are closed and it is `None`.
+/// Received descriptors are close-on-exec from the start (`MSG_CMSG_CLOEXEC`). A message
+/// with more descriptors than fit (`MSG_CTRUNC`) is an `InvalidData` error, and every
+/// descriptor that did arrive is closed: nothing received is ever left open unowned. On
+/// a `SOCK_SEQPACKET` socket a longer message is cut to `buf`. The socket's receive
+/// timeout applies.
+pub fn recv_fd(sock: &UnixStream, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    if buf.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "recv_fd: empty buffer (end of file could not be told apart)",
+        ));
+    }
+    let mut control = RecvControl([0; RECV_SPACE]);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data for which all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    msg.msg_controllen = RECV_SPACE as _;
+    let n = loop {
+        // SAFETY: `msg` points to `iov` (which points to `buf`, writable for its length)
+        // and to `control`, writable for RECV_SPACE bytes; all outlive the call. On an
+        // error the kernel has received nothing and leaves `msg` unchanged.
+        let rc = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if rc >= 0 {
+            break rc as usize;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    };
+    let mut fds = received_fds(&msg);
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        drop(fds);
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "recvmsg: control data truncated (too many descriptors); closed them",
+        ));
+    }
+    let fd = if fds.len() == 1 { fds.pop() } else { None };
+    drop(fds);
+    Ok((n, fd))
+}
+
+/// Takes ownership of every descriptor in the `SCM_RIGHTS` messages of `msg`, which
+/// recvmsg just filled in. Other control messages (credentials, if someone set
+/// SO_PASSCRED) are skipped.
+// msg_controllen and cmsg_len are size_t with glibc but socklen_t with musl.
+#[allow(clippy::unnecessary_cast)]
+fn received_fds(msg: &libc::msghdr) -> Vec<OwnedFd> {
+    let mut fds = Vec::new();
+    let start = msg.msg_control as usize;
+    let end = start + msg.msg_controllen as usize;
+    // SAFETY: `msg` describes our control buffer and the length the kernel wrote;
+    // CMSG_FIRSTHDR returns null or a pointer to a whole header inside it.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(msg) };
+    while !cmsg.is_null() {
+        // SAFETY: CMSG_FIRSTHDR and CMSG_NXTHDR return only pointers to a whole, aligned
+        // header inside the buffer.
+        let (level, kind, len) = unsafe {
+            (
+                (*cmsg).cmsg_level,
+                (*cmsg).cmsg_type,
+                (*cmsg).cmsg_len as usize,
+            )
+        };
+        if level == libc::SOL_SOCKET && kind == libc::SCM_RIGHTS {
+            // SAFETY: pointer arithmetic inside the header just checked.
+            let data = unsafe { libc::CMSG_DATA(cmsg) };
+            // SAFETY: CMSG_LEN only computes a size.
+            let header = unsafe { libc::CMSG_LEN(0) } as usize;
+            // The kernel's length, but never past the end of the buffer.
+            let count = len
+                .saturating_sub(header)
+                .min(end.saturating_sub(data as usize))
+                / FD_SIZE;
+            for i in 0..count {
+                // SAFETY: descriptor `i` lies inside the buffer (bounded above); read
+                // unaligned, as cmsg(3) recommends.
+                let raw = unsafe {
+                    std::ptr::read_unaligned(data.add(i * FD_SIZE).cast::<libc::c_int>())
+                };
+                if raw >= 0 {
+                    // SAFETY: the kernel just installed this descriptor for us with the
+                    // message; nothing else in the process knows its number.
+                    fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
+                }
+            }
+        }
+        // SAFETY: `cmsg` is a header inside the buffer `msg` describes; CMSG_NXTHDR
+        // returns the next whole header or null.
+        cmsg = unsafe { libc::CMSG_NXTHDR(msg, cmsg) };
+    }
+    fds
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::net::TcpStream;
+    use std::os::fd::AsFd;
 
     #[test]
     fn listens_with_ipv6_only_and_reports_peers() {
@@ -280,6 +480,108 @@ mod tests {
         let connected = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         assert!(adopt_listener(connected.as_raw_fd()).is_err());
         assert!(adopt_listener(1).is_err());
+    }
+
+    /// Reads `r` to its end: it returns only once every write end of the pipe is closed.
+    fn read_all(r: OwnedFd) -> Vec<u8> {
+        let mut got = Vec::new();
+        std::fs::File::from(r).read_to_end(&mut got).unwrap();
+        got
+    }
+
+    fn cloexec(fd: &OwnedFd) -> bool {
+        // SAFETY: F_GETFD on a descriptor we own; integer arguments only.
+        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+        flags != -1 && flags & libc::FD_CLOEXEC != 0
+    }
+
+    #[test]
+    fn a_descriptor_crosses_a_packet_socket_with_its_payload() {
+        let (a, b) = packet_pair().unwrap();
+        let (r, w) = crate::process::pipe().unwrap();
+        send_fd(&a, &[7], w.as_fd()).unwrap();
+        drop(w);
+        let mut buf = [0u8; 4];
+        let (n, fd) = recv_fd(&b, &mut buf).unwrap();
+        assert_eq!(&buf[..n], [7]);
+        let fd = fd.unwrap();
+        assert!(cloexec(&fd), "received descriptor is not close-on-exec");
+        std::fs::File::from(fd).write_all(b"through").unwrap();
+        assert_eq!(read_all(r), b"through");
+
+        // A message without a descriptor, then end of file.
+        (&a).write_all(b"xy").unwrap();
+        let (n, fd) = recv_fd(&b, &mut buf).unwrap();
+        assert_eq!((&buf[..n], fd.is_none()), (&b"xy"[..], true));
+        drop(a);
+        let (n, fd) = recv_fd(&b, &mut buf).unwrap();
+        assert_eq!((n, fd.is_none()), (0, true));
+    }
+
+    #[test]
+    fn a_descriptor_crosses_a_stream_socket() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (r, w) = crate::process::pipe().unwrap();
+        send_fd(&a, b"k", w.as_fd()).unwrap();
+        drop(w);
+        let mut buf = [0u8; 1];
+        let (n, fd) = recv_fd(&b, &mut buf).unwrap();
+        assert_eq!((n, buf[0]), (1, b'k'));
+        std::fs::File::from(fd.unwrap()).write_all(b"s").unwrap();
+        assert_eq!(read_all(r), b"s");
+    }
+
+    #[test]
+    fn send_fd_refuses_an_empty_payload_and_a_closed_peer() {
+        let (a, b) = packet_pair().unwrap();
+        let (_r, w) = crate::process::pipe().unwrap();
+        let e = send_fd(&a, b"", w.as_fd()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(recv_fd(&b, &mut []).is_err());
+        drop(b);
+        // EPIPE, not a SIGPIPE (which would end this test process).
+        let e = send_fd(&a, b"x", w.as_fd()).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EPIPE));
+    }
+
+    /// Several descriptors: none is handed out, and every one is closed (the pipes see
+    /// end of file once the sender's copies are gone too).
+    #[test]
+    fn extra_descriptors_are_closed() {
+        let (a, b) = packet_pair().unwrap();
+        let pipes: Vec<_> = (0..3).map(|_| crate::process::pipe().unwrap()).collect();
+        let ws: Vec<_> = pipes.iter().map(|(_, w)| w.as_fd()).collect();
+        send_fds(&a, b"3", &ws).unwrap();
+        let mut buf = [0u8; 4];
+        let (n, fd) = recv_fd(&b, &mut buf).unwrap();
+        assert_eq!((n, fd.is_none()), (1, true));
+        for (r, w) in pipes {
+            drop(w);
+            assert_eq!(read_all(r), b"");
+        }
+    }
+
+    /// More descriptors than the buffer holds: MSG_CTRUNC is an error, and both those
+    /// that arrived and those the kernel dropped are closed.
+    #[test]
+    fn truncated_control_data_is_an_error_and_leaks_nothing() {
+        let (a, b) = packet_pair().unwrap();
+        let pipes: Vec<_> = (0..RECV_FDS + 4)
+            .map(|_| crate::process::pipe().unwrap())
+            .collect();
+        let ws: Vec<_> = pipes.iter().map(|(_, w)| w.as_fd()).collect();
+        send_fds(&a, b"many", &ws).unwrap();
+        let mut buf = [0u8; 8];
+        let e = recv_fd(&b, &mut buf).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        for (r, w) in pipes {
+            drop(w);
+            assert_eq!(read_all(r), b"");
+        }
+        // The socket still works.
+        (&a).write_all(b"next").unwrap();
+        let (n, fd) = recv_fd(&b, &mut buf).unwrap();
+        assert_eq!((&buf[..n], fd.is_none()), (&b"next"[..], true));
     }
 
     #[test]

@@ -66,8 +66,12 @@ pub fn is_single_threaded() -> io::Result<bool> {
 /// module documentation); otherwise returns an error without forking.
 ///
 /// The check cannot race: the only thread that could start another one is the caller.
+///
+/// Under the key holder's filter ([`crate::sandbox::confine_key_holder`]) /proc cannot be
+/// opened, and needs not be: that filter kills any attempt to create a thread, and it was
+/// installed only in a single-threaded process.
 pub fn fork() -> io::Result<Fork> {
-    if !is_single_threaded()? {
+    if !crate::sandbox::threads_impossible() && !is_single_threaded()? {
         return Err(io::Error::other(
             "refusing to fork: the process has more than one thread",
         ));
@@ -306,7 +310,9 @@ pub fn try_wait_any() -> io::Result<Option<(Pid, Exit)>> {
 }
 
 /// Raises the soft limit on open descriptors to at least `want` (never above the hard
-/// limit) and returns the new soft limit. The daemon holds one descriptor per session.
+/// limit) and returns the new soft limit. The daemon holds one descriptor per session,
+/// and the TLS key holder one per channel waiting for its request (it asks for
+/// `u64::MAX`: as many as the hard limit allows).
 pub fn raise_fd_limit(want: u64) -> io::Result<u64> {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
@@ -325,4 +331,90 @@ pub fn raise_fd_limit(want: u64) -> io::Result<u64> {
         return Err(io::Error::last_os_error());
     }
     Ok(rl.rlim_cur)
+}
+
+/// Sets the soft and hard limits on open descriptors (`RLIMIT_NOFILE`): descriptors
+/// numbered `soft` or more cannot be created, and only a privileged process may raise
+/// `hard` again. For tests that need a process (and the children it forks) short of
+/// descriptors; `soft` above `hard` is an `InvalidInput` error.
+pub fn set_fd_limit(soft: u64, hard: u64) -> io::Result<()> {
+    if soft > hard {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("descriptor soft limit {soft} above hard limit {hard}"),
+        ));
+    }
+    let rl = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // SAFETY: `rl` is a valid struct rlimit that setrlimit only reads.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sets whether the calling process is "dumpable" (prctl `PR_SET_DUMPABLE`). Not
+/// dumpable: no core dump, no ptrace attach and no reading of its memory through
+/// /proc/PID/mem by anyone without `CAP_SYS_PTRACE`, and its /proc/PID files belong to
+/// root. The key holder clears it so its private keys stay in its own memory. Inherited
+/// by fork children; reset by execve and by a change of user or group id (to the
+/// `fs.suid_dumpable` setting).
+pub fn set_dumpable(dumpable: bool) -> io::Result<()> {
+    let value = libc::c_ulong::from(dumpable);
+    let zero: libc::c_ulong = 0;
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, value, zero, zero, zero) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether the calling process is dumpable (prctl `PR_GET_DUMPABLE`); see
+/// [`set_dumpable`].
+pub fn is_dumpable() -> io::Result<bool> {
+    let zero: libc::c_ulong = 0;
+    // SAFETY: prctl with integer arguments only.
+    match unsafe { libc::prctl(libc::PR_GET_DUMPABLE, zero, zero, zero, zero) } {
+        -1 => Err(io::Error::last_os_error()),
+        v => Ok(v != 0),
+    }
+}
+
+/// Lets the kernel reap this process's children as they end: SIGCHLD is ignored, with
+/// `SA_NOCLDWAIT` (POSIX: children of such a process never become zombies). For the key
+/// holder, which forks one child per request and never waits for any: it stays blocked
+/// in its poll of the control socket and its idle channels, where a loop of
+/// [`try_wait_any`] would only run between requests, and its system call filter needs
+/// no wait4. Afterwards [`wait`] and
+/// [`try_wait_any`] never report a child. Inherited by fork children.
+pub fn ignore_child_exits() -> io::Result<()> {
+    // SAFETY: struct sigaction is plain data; all-zero is an empty mask and no flags.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = libc::SIG_IGN;
+    action.sa_flags = libc::SA_NOCLDWAIT;
+    // SAFETY: `action` is initialised and SIG_IGN installs no handler code; the
+    // old-action pointer may be null.
+    if unsafe { libc::sigaction(libc::SIGCHLD, &action, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sends `signal` to the process `pid`, one of our children (a key holder that did not
+/// report in time gets SIGKILL). A `pid` of 1 or less is refused: `kill(0, ...)`,
+/// `kill(-1, ...)` and negative numbers mean groups, and 1 is init.
+pub fn kill(pid: Pid, signal: i32) -> io::Result<()> {
+    if pid.0 <= 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal process <= 1",
+        ));
+    }
+    // SAFETY: kill has no memory-safety preconditions; the pid is checked above.
+    if unsafe { libc::kill(pid.0, signal) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

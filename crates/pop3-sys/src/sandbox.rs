@@ -11,12 +11,17 @@
 //! socket, the pipe to the privileged side) must be open before [`confine`]: afterwards
 //! it can read, write, allocate, sleep and exit, and nothing else. Every step only takes
 //! rights away; this module must never grant any.
+//!
+//! The TLS key holder (docs/tls-design.md) gets its own, shorter filter from
+//! [`confine_key_holder`]: it holds private keys rather than parsing a stranger's bytes,
+//! so it keeps its uid and root but loses every call but those that serve a channel.
 
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Resource limits for the confined process (soft and hard limit alike, so the process
 /// cannot raise them again).
@@ -407,7 +412,11 @@ const fn allow_if(name: &'static str, nr: libc::c_long, check: Check) -> Rule {
 /// - futex: std's locks (stdout, once-cells) under contention.
 /// - clock_gettime, clock_nanosleep, nanosleep: timeouts and sleeps (normally served by
 ///   the vDSO without a system call, but the vDSO falls back to one on some clocks).
-/// - getrandom: std's HashMap seeds. getpid: syslog's `popa3d[PID]`.
+/// - getrandom: std's HashMap seeds, and the TLS relay's randoms, key shares and
+///   nonces. getpid: syslog's `popa3d[PID]`.
+/// - shutdown: the TLS relay (which runs under this same list) passes on the end of each
+///   direction: the client's close_notify to the session, the session's end to the
+///   client before the last bytes are drained. It only affects sockets already held.
 /// - fcntl(fd, F_GETFD) and no other command: in builds with debug assertions std checks
 ///   that a descriptor is still open before closing it (`OwnedFd::drop`), so without it
 ///   dropping a `File` kills a debug build. It only reads the close-on-exec flag.
@@ -454,6 +463,7 @@ const RULES: &[Rule] = &[
     allow("nanosleep", libc::SYS_nanosleep),
     allow("getrandom", libc::SYS_getrandom),
     allow("getpid", libc::SYS_getpid),
+    allow("shutdown", libc::SYS_shutdown),
     allow_if(
         "fcntl",
         libc::SYS_fcntl,
@@ -466,6 +476,152 @@ const RULES: &[Rule] = &[
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const RULES: &[Rule] = &[];
+
+/// The clone(2) flags of glibc's fork: `CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID`, exit
+/// signal SIGCHLD. The key holder's filter allows clone with exactly these (the kernel
+/// reads only the low 32 bits): no thread (`CLONE_VM`, `CLONE_THREAD`), no shared
+/// tables, no new namespace, no other parent.
+const FORK_CLONE_FLAGS: u32 =
+    (libc::CLONE_CHILD_SETTID | libc::CLONE_CHILD_CLEARTID | libc::SIGCHLD) as u32;
+
+/// The key holder's allow-list (see [`confine_key_holder`]), measured with `strace -f`
+/// on the holder tests (pop3-tls tests/holder.rs: TLS 1.3 and 1.2 handshakes with RSA
+/// and P-256 keys, public keys, refusals, timeouts, idle, closed and evicted channels,
+/// end of file). After the filter is installed the holder itself makes ppoll, recvmsg,
+/// recvfrom, clone, close, fcntl(F_GETFD), sendto (its one report) and exit_group, and
+/// its per-request children set_robust_list, recvfrom, getrandom, sendto, close,
+/// fcntl(F_GETFD) and exit_group:
+/// - ppoll: the holder waits on its control socket and its idle channels at once.
+/// - recvmsg: the control socket (a channel with its key index, `SCM_RIGHTS`).
+/// - clone, with [`FORK_CLONE_FLAGS`] only: glibc's fork, one child per request. clone3
+///   (what pthread_create uses) is not allowed, so no thread can ever be created, which
+///   is what lets [`crate::process::fork`] skip its look at /proc here.
+/// - set_robust_list: glibc's fork calls it in the child.
+/// - recvfrom, sendto: std's socket reads and writes (recv(2), and send(2) with
+///   MSG_NOSIGNAL): the first byte of a request, which tells the holder that a channel
+///   was asked on rather than closed, and the children's requests and answers. sendto
+///   only without a destination address, as for pre-auth.
+/// - close: a channel closed by its peer or pushed out of a full idle set, each
+///   channel after use, and in each child every channel but its own. fcntl(fd, F_GETFD)
+///   only: std's debug-build check before closing a descriptor (as for pre-auth).
+/// - getrandom: ECDSA nonces, RSA blinding and PSS salts (ring).
+/// - exit_group: leaving.
+/// - brk, mmap without PROT_EXEC, munmap, mremap, madvise: not seen in the tests (the
+///   heap was large enough), but the allocator needs them for a large or a freed
+///   allocation, such as the poll set of thousands of idle channels.
+///
+/// Not here, and so fatal: open/openat (the keys are read before confinement), read and
+/// write (std uses neither on sockets), socket, connect, sendmsg, setsockopt (the daemon
+/// sets a channel's timeouts before passing it), setrlimit/prlimit64 (the holder raises
+/// its descriptor limit before confinement), wait4 (the kernel reaps the children:
+/// [`crate::process::ignore_child_exits`]), poll (the holder calls ppoll itself; nothing
+/// calls poll), close_range, clone3, execve, kill, ptrace, prctl, mprotect,
+/// rt_sigaction, rt_sigprocmask, and every other call. A panic's abort needs
+/// rt_sigprocmask and tgkill, so a panicking holder dies of SIGSYS.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const HOLDER_RULES: &[Rule] = &[
+    allow("ppoll", libc::SYS_ppoll),
+    allow("recvmsg", libc::SYS_recvmsg),
+    allow_if(
+        "clone",
+        libc::SYS_clone,
+        Check::Low32Is {
+            arg: 0,
+            value: FORK_CLONE_FLAGS,
+        },
+    ),
+    allow("set_robust_list", libc::SYS_set_robust_list),
+    allow("recvfrom", libc::SYS_recvfrom),
+    allow_if("sendto", libc::SYS_sendto, Check::Zero { arg: 4 }),
+    allow("close", libc::SYS_close),
+    allow_if(
+        "fcntl",
+        libc::SYS_fcntl,
+        Check::Low32Is {
+            arg: 1,
+            value: libc::F_GETFD as u32,
+        },
+    ),
+    allow("getrandom", libc::SYS_getrandom),
+    allow("exit_group", libc::SYS_exit_group),
+    allow("brk", libc::SYS_brk),
+    allow_if(
+        "mmap",
+        libc::SYS_mmap,
+        Check::BitsClear {
+            arg: 2,
+            mask: libc::PROT_EXEC as u32,
+        },
+    ),
+    allow("munmap", libc::SYS_munmap),
+    allow("mremap", libc::SYS_mremap),
+    allow("madvise", libc::SYS_madvise),
+];
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const HOLDER_RULES: &[Rule] = &[];
+
+/// The names of the system calls the key holder's filter allows, in its order (empty
+/// where there is no filter): ppoll, recvmsg, clone, set_robust_list, recvfrom, sendto,
+/// close, fcntl, getrandom, exit_group, brk, mmap, munmap, mremap, madvise. clone is
+/// allowed only with fork's flags, sendto only without a destination, fcntl only for
+/// F_GETFD, mmap only without PROT_EXEC.
+pub fn key_holder_allowed_syscall_names() -> impl Iterator<Item = &'static str> {
+    HOLDER_RULES.iter().map(|r| r.name)
+}
+
+/// Set once the key holder's filter is installed: from then on no thread can be
+/// created (see [`HOLDER_RULES`]), and [`confine_key_holder`] installed it only in a
+/// single-threaded process. Inherited by fork children, like the filter itself.
+static THREADS_IMPOSSIBLE: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process is provably single-threaded for good (it is under the key
+/// holder's filter), so [`crate::process::fork`] needs no look at /proc.
+pub(crate) fn threads_impossible() -> bool {
+    THREADS_IMPOSSIBLE.load(Ordering::Relaxed)
+}
+
+/// Confines the TLS key holder for good, once it has read its keys: no_new_privs,
+/// RLIMIT_CORE 0 and not dumpable (no core file, no ptrace, no /proc/PID/mem for anyone
+/// without `CAP_SYS_PTRACE`, so the keys stay in this process's memory), then a seccomp
+/// filter that allows only what serving channels needs
+/// ([`key_holder_allowed_syscall_names`]): waiting on the control socket and the idle
+/// channels, receiving a channel, forking a child for a request, reading and writing the
+/// sockets it has, closing them, allocating, randomness and exiting. Any other call,
+/// opening a file first of all, kills the process with SIGSYS. No chroot and no uid change: the holder may stay root (then the relays, uid
+/// `popa3d`, cannot ptrace it), and with no open(2) at all a chroot adds nothing.
+///
+/// The process must be single-threaded (refused otherwise: the filter applies to the
+/// calling thread). On an architecture without a filter (other than x86_64 and aarch64)
+/// everything but the filter is applied. On an error the process is half-confined and
+/// must exit.
+pub fn confine_key_holder() -> io::Result<()> {
+    if !crate::process::is_single_threaded()? {
+        return Err(io::Error::other(
+            "refusing to confine a process with more than one thread",
+        ));
+    }
+    set_no_new_privs()?;
+    let no_core = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `no_core` is a valid struct rlimit that setrlimit only reads.
+    if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) } != 0 {
+        return Err(context(
+            "setrlimit(RLIMIT_CORE)",
+            io::Error::last_os_error(),
+        ));
+    }
+    crate::process::set_dumpable(false).map_err(|e| context("prctl(PR_SET_DUMPABLE)", e))?;
+    if crate::process::is_dumpable().map_err(|e| context("prctl(PR_GET_DUMPABLE)", e))? {
+        return Err(io::Error::other("the process is still dumpable"));
+    }
+    if install_filter(HOLDER_RULES)? {
+        THREADS_IMPOSSIBLE.store(true, Ordering::Relaxed);
+    }
+    Ok(())
+}
 
 /// `AUDIT_ARCH_*` (linux/audit.h): the ELF machine, 64-bit, little-endian. The filter
 /// compares it first: a process can make system calls under another ABI (int 0x80 on
@@ -618,7 +774,14 @@ mod bpf {
 }
 
 /// The pre-auth filter program, or `None` on an architecture without one.
+#[cfg(test)]
 fn filter() -> io::Result<Option<Vec<libc::sock_filter>>> {
+    filter_for(RULES)
+}
+
+/// The filter program allowing `rules` (and killing everything else), or `None` on an
+/// architecture without one.
+fn filter_for(rules: &[Rule]) -> io::Result<Option<Vec<libc::sock_filter>>> {
     use bpf::To;
     let Some(arch) = AUDIT_ARCH else {
         return Ok(None);
@@ -629,7 +792,7 @@ fn filter() -> io::Result<Option<Vec<libc::sock_filter>>> {
     b.load(NR_OFFSET);
     // On x86_64 the x32 ABI shares AUDIT_ARCH_X86_64 and marks its numbers with bit 30;
     // they never equal one of ours, so they fall through to "kill" like everything else.
-    for rule in RULES {
+    for rule in rules {
         let nr = rule.nr as u32;
         match rule.check {
             Check::None => b.jump_eq(nr, To::Allow, To::Next),
@@ -661,7 +824,12 @@ fn filter() -> io::Result<Option<Vec<libc::sock_filter>>> {
 /// Installs the pre-auth filter on the calling thread. Needs no_new_privs (or
 /// CAP_SYS_ADMIN). `Ok(false)` on an architecture without a filter.
 fn install_seccomp() -> io::Result<bool> {
-    let Some(mut prog) = filter()? else {
+    install_filter(RULES)
+}
+
+/// Installs the filter allowing `rules` on the calling thread; see [`install_seccomp`].
+fn install_filter(rules: &[Rule]) -> io::Result<bool> {
+    let Some(mut prog) = filter_for(rules)? else {
         return Ok(false);
     };
     let fprog = libc::sock_fprog {
@@ -898,6 +1066,137 @@ mod tests {
                 "{cmd}"
             );
         }
+    }
+
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[test]
+    fn holder_filter_allows_its_list_and_kills_the_rest() {
+        let prog = filter_for(HOLDER_RULES).unwrap().unwrap();
+        let arch = AUDIT_ARCH.unwrap();
+        let allowed: Vec<i64> = HOLDER_RULES.iter().map(|r| r.nr).collect();
+        let passing = |nr: i64| {
+            let mut args = [0u64; 6];
+            if nr == libc::SYS_fcntl {
+                args[1] = libc::F_GETFD as u64;
+            }
+            if nr == libc::SYS_clone {
+                args[0] = u64::from(FORK_CLONE_FLAGS);
+            }
+            args
+        };
+        for nr in 0..1024 {
+            let expected = if allowed.contains(&nr) { ALLOW } else { KILL };
+            assert_eq!(run(&prog, arch, nr, passing(nr)), expected, "nr {nr}");
+        }
+        let names: Vec<_> = key_holder_allowed_syscall_names().collect();
+        assert_eq!(names.len(), allowed.len());
+        for forbidden in [
+            "open",
+            "openat",
+            "read",
+            "write",
+            "socket",
+            "connect",
+            "sendmsg",
+            "setsockopt",
+            "wait4",
+            "poll",
+            "close_range",
+            "setrlimit",
+            "prlimit64",
+            "clone3",
+            "vfork",
+            "execve",
+            "kill",
+            "tgkill",
+            "ptrace",
+            "prctl",
+            "mprotect",
+            "rt_sigaction",
+            "rt_sigprocmask",
+            "seccomp",
+        ] {
+            assert!(!names.contains(&forbidden), "{forbidden} is allowed");
+        }
+        assert_eq!(
+            names,
+            [
+                "ppoll",
+                "recvmsg",
+                "clone",
+                "set_robust_list",
+                "recvfrom",
+                "sendto",
+                "close",
+                "fcntl",
+                "getrandom",
+                "exit_group",
+                "brk",
+                "mmap",
+                "munmap",
+                "mremap",
+                "madvise"
+            ]
+        );
+        // The pre-auth list is untouched by the holder's.
+        assert!(allowed_syscall_names().any(|n| n == "ppoll"));
+        assert!(!allowed_syscall_names().any(|n| n == "clone" || n == "recvmsg"));
+    }
+
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[test]
+    fn holder_filter_allows_fork_but_no_thread() {
+        let prog = filter_for(HOLDER_RULES).unwrap().unwrap();
+        let arch = AUDIT_ARCH.unwrap();
+        let clone = |flags: u64| run(&prog, arch, libc::SYS_clone, [flags, 0, 0, 0, 0, 0]);
+        let fork = u64::from(FORK_CLONE_FLAGS);
+        assert_eq!(clone(fork), ALLOW);
+        // pthread_create's flags, if it ever fell back to clone.
+        let thread = (libc::CLONE_VM
+            | libc::CLONE_FS
+            | libc::CLONE_FILES
+            | libc::CLONE_SIGHAND
+            | libc::CLONE_THREAD
+            | libc::CLONE_SYSVSEM
+            | libc::CLONE_SETTLS
+            | libc::CLONE_PARENT_SETTID
+            | libc::CLONE_CHILD_CLEARTID) as u64;
+        for flags in [
+            thread,
+            fork | libc::CLONE_VM as u64,
+            fork | libc::CLONE_NEWUSER as u64,
+            fork | libc::CLONE_NEWNS as u64,
+            fork | libc::CLONE_PARENT as u64,
+            fork | libc::CLONE_PTRACE as u64,
+            libc::SIGCHLD as u64,
+            (fork & !0xff) | libc::SIGUSR1 as u64,
+        ] {
+            assert_eq!(clone(flags), KILL, "clone flags {flags:#x}");
+        }
+        // sendto without a destination only; fcntl F_GETFD only; mmap never executable.
+        assert_eq!(
+            run(&prog, arch, libc::SYS_sendto, [3, 0x1000, 1, 0, 0, 0]),
+            ALLOW
+        );
+        assert_eq!(
+            run(&prog, arch, libc::SYS_sendto, [3, 0x1000, 1, 0, 0x1000, 16]),
+            KILL
+        );
+        let setfl = libc::F_SETFL as u64;
+        assert_eq!(
+            run(&prog, arch, libc::SYS_fcntl, [3, setfl, 0, 0, 0, 0]),
+            KILL
+        );
+        let rwx = (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as u64;
+        assert_eq!(
+            run(
+                &prog,
+                arch,
+                libc::SYS_mmap,
+                [0, 4096, rwx, 0x22, u64::MAX, 0]
+            ),
+            KILL
+        );
     }
 
     #[test]

@@ -344,8 +344,25 @@ pub enum KeyError {
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeyError::Pem(e) => write!(f, "cannot read PEM private key: {e}"),
-            KeyError::Unsupported(e) => write!(f, "unsupported private key: {e}"),
+            KeyError::Pem(rustls_pki_types::pem::Error::Io(e)) => {
+                // The OS's sentence, without std's "(os error N)".
+                let text = e.to_string();
+                let text = match e.raw_os_error() {
+                    Some(n) => text
+                        .strip_suffix(&format!(" (os error {n})"))
+                        .map_or(text.clone(), str::to_owned),
+                    None => text,
+                };
+                f.write_str(&text)
+            }
+            KeyError::Pem(rustls_pki_types::pem::Error::NoItemsFound) => {
+                f.write_str("no PEM private key (PKCS#8, PKCS#1 or SEC1) in the file")
+            }
+            KeyError::Pem(e) => write!(f, "not a valid PEM private key ({e:?})"),
+            KeyError::Unsupported(_) => f.write_str(
+                "not a usable private key (supported: ECDSA P-256 or P-384, RSA of 2048 bits \
+                 or more, Ed25519)",
+            ),
         }
     }
 }

@@ -82,14 +82,31 @@ fn flush_tls<N: Write>(tls: &mut ServerConnection, net: &mut N) -> io::Result<()
 /// session reads end of file, and may still answer); the session's end of file sends
 /// close_notify to the client, which ends the relay.
 pub fn pump<N>(
-    mut tls: ServerConnection,
-    mut net: N,
-    mut plain: UnixStream,
+    tls: ServerConnection,
+    net: N,
+    plain: UnixStream,
     handshake_timeout: Duration,
 ) -> Result<Ended, RelayError>
 where
     N: Read + Write + AsFd,
 {
+    pump_with(tls, net, plain, handshake_timeout, |_| {})
+}
+
+/// [`pump`], calling `established` once, when the handshake has completed (for the
+/// log: protocol version and cipher suite).
+pub fn pump_with<N, F>(
+    mut tls: ServerConnection,
+    mut net: N,
+    mut plain: UnixStream,
+    handshake_timeout: Duration,
+    established: F,
+) -> Result<Ended, RelayError>
+where
+    N: Read + Write + AsFd,
+    F: FnOnce(&ServerConnection),
+{
+    let mut established = Some(established);
     let deadline = Instant::now().checked_add(handshake_timeout);
     let mut buf = vec![0u8; CHUNK];
     // Whether the client may still send: false after its close_notify or end of file.
@@ -126,6 +143,11 @@ where
         }
 
         let handshaking = tls.is_handshaking();
+        if !handshaking {
+            if let Some(f) = established.take() {
+                f(&tls);
+            }
+        }
         if handshaking && !net_open {
             return Err(RelayError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
