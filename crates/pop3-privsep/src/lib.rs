@@ -6,7 +6,7 @@
 //!   seccomp-confined process that spoke AUTHORIZATION hands over the user name, the
 //!   password and whatever the client pipelined after PASS. That process parsed hostile
 //!   input and may be compromised, so the privileged side decodes its message as hostile
-//!   too: one fixed layout, every length checked against popa3d's limits, the whole
+//!   too (or [`START_TLS`], four bytes, when the client asked for STLS): one fixed layout, every length checked against popa3d's limits, the whole
 //!   message accepted once, and anything else (a short read, a bad magic, a length over a
 //!   limit, trailing bytes, a second message) is fatal for the session.
 //! - **verifier → privileged side** ([`Verdict`]): the short-lived process that checked
@@ -18,4 +18,4 @@
 
 mod wire;
 
-pub use wire::{DecodeError, LoginRequest, Verdict};
+pub use wire::{DecodeError, LoginRequest, Verdict, START_TLS};

@@ -95,6 +95,11 @@ pub struct LoginRequest {
 }
 
 const LOGIN_MAGIC: &[u8; 4] = b"P3L1";
+
+/// The whole message of a pre-auth process that accepted STLS (and answered `+OK`):
+/// the privileged side starts TLS on the connection and a fresh pre-auth process
+/// behind it. Four bytes, distinct from every [`LoginRequest`] (other magic).
+pub const START_TLS: &[u8; 4] = b"P3S1";
 const VERDICT_MAGIC: &[u8; 4] = b"P3V1";
 
 /// Longest password: what fits on one command line after `PASS `.

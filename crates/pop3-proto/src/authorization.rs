@@ -22,6 +22,9 @@ const UNSUPPORTED: &[u8] = b"-ERR Unsupported authentication mechanism\r\n";
 /// presented, so no `[AUTH]` (RFC 3206 §4 keeps it for credential problems).
 const MALFORMED: &[u8] = b"-ERR Invalid authentication response\r\n";
 const AUTHZID_REFUSED: &[u8] = b"-ERR [AUTH] Authorization identity must be the user\r\n";
+/// RFC 2595 §4: the positive reply to STLS, after which the client starts the TLS
+/// handshake at once.
+const BEGIN_TLS: &[u8] = b"+OK Begin TLS negotiation\r\n";
 /// The empty server challenge of PLAIN (RFC 5034 §4: `+` SP base64, here empty).
 const CONTINUE: &[u8] = b"+ \r\n";
 
@@ -83,6 +86,17 @@ impl Authorization {
             }
             Ok(AuthCommand::Capa) => {
                 capability::write_capa(options, true, out);
+                Step::Continue
+            }
+            // Only where offered, and only before a login has started: RFC 2595 §4
+            // allows STLS in AUTHORIZATION, and a USER given in plaintext must not carry
+            // over into the TLS session.
+            Ok(AuthCommand::Stls) if options.stls && self.user.is_none() => {
+                out.extend_from_slice(BEGIN_TLS);
+                Step::StartTls
+            }
+            Ok(AuthCommand::Stls) => {
+                reply::err(out);
                 Step::Continue
             }
             Ok(AuthCommand::Auth { mechanism, initial }) => {

@@ -8,9 +8,9 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Options {
-    /// Offer `STLS` (RFC 2595 §4) in CAPA: set only by a driver that can start TLS on
-    /// this connection and has not done so yet. Default `false`: no TLS yet, and the
-    /// engine itself still answers the `STLS` command with `-ERR`.
+    /// Offer and accept `STLS` (RFC 2595 §4): set only by a driver that can start TLS
+    /// on this connection and has not done so yet. Default `false`: CAPA leaves it out
+    /// and the `STLS` command gets `-ERR`.
     pub stls: bool,
     /// Accept USER/PASS and AUTH PLAIN on this connection. When `false` (TLS
     /// configured, connection not under TLS and not from loopback), they are refused

@@ -35,6 +35,8 @@ pub(crate) enum AuthCommand<'a> {
     Quit,
     /// `CAPA` (RFC 2449 §5).
     Capa,
+    /// `STLS` (RFC 2595 §4): no arguments.
+    Stls,
     /// `AUTH [mechanism [initial-response]]` (RFC 5034 §4; bare `AUTH` is the old
     /// mechanism listing Outlook still sends). The mechanism is as typed, not yet
     /// upper-cased; the initial response is never empty (`=` stands for an empty one).
@@ -105,6 +107,7 @@ pub(crate) fn parse_authorization(line: &[u8]) -> Result<AuthCommand<'_>, ParseE
         }
         b"QUIT" => AuthCommand::Quit,
         b"CAPA" => AuthCommand::Capa,
+        b"STLS" => AuthCommand::Stls,
         b"AUTH" => return parse_auth(params.rest),
         _ => return Err(ParseError::UnknownCommand),
     };
@@ -428,7 +431,9 @@ mod tests {
                 b"APOP bob 0123456789abcdef0123456789abcdef",
                 Err(UnknownCommand),
             ),
-            (b"STLS", Err(UnknownCommand)),
+            (b"STLS", Ok(AuthCommand::Stls)),
+            (b"stls ", Ok(AuthCommand::Stls)),
+            (b"STLS x", Err(ExtraArgument)),
             (b"STAT", Err(UnknownCommand)),
             (b"NOOP", Err(UnknownCommand)),
             (b"RSET", Err(UnknownCommand)),

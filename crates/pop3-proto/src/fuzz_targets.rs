@@ -101,9 +101,20 @@ pub enum Start {
 /// chunked (the pipelined bytes of a login).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Login { user: Vec<u8>, password: Vec<u8> },
-    Retrieve { index: u32, top: Option<u32> },
-    Update { deleted: Vec<u32> },
+    Login {
+        user: Vec<u8>,
+        password: Vec<u8>,
+    },
+    Retrieve {
+        index: u32,
+        top: Option<u32>,
+    },
+    Update {
+        deleted: Vec<u32>,
+    },
+    /// STLS was accepted; the scripted session ends there (what follows would be TLS,
+    /// and which bytes were discarded depends on the chunking).
+    StartTls,
     Close(CloseReason),
 }
 
@@ -202,6 +213,17 @@ pub fn run_with(
                 };
                 in_authorization = false;
                 eof_sent = false;
+            }
+            Action::StartTls => {
+                assert!(in_authorization, "StartTls outside AUTHORIZATION");
+                assert!(options.stls, "StartTls without the stls option");
+                assert_eq!(
+                    session.poll(&EmptyListing),
+                    Action::Close(CloseReason::Done)
+                );
+                transcript.events.push(Event::StartTls);
+                flush(&mut session, &mut transcript.output);
+                return transcript;
             }
             Action::Retrieve { index, top } => {
                 assert!(!in_authorization, "Retrieve in AUTHORIZATION");

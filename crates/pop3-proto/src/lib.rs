@@ -62,6 +62,8 @@
 //!   pipelined commands faster than it reads their replies).
 //! - [`Action::Login`]: AUTHORIZATION is over. Check the password; on success build
 //!   [`Session::try_transaction`] with the maildrop's listing and the `pipelined` bytes.
+//! - [`Action::StartTls`]: flush the `+OK`, start TLS, and go on with
+//!   [`Session::authorization_after_tls`] over the TLS connection.
 //! - [`Action::Retrieve`]: re-check the maildrop, [`Session::retrieve_begin`], feed the
 //!   message data (without its From_ line) to a [`MessageEncoder`] writing into
 //!   [`Session::output_mut`], flushing whenever the output exceeds the driver's

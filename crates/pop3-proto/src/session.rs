@@ -43,6 +43,14 @@ pub enum Action {
         /// Commands the client sent ahead of the PASS reply.
         pipelined: Vec<u8>,
     },
+    /// STLS was accepted (only where [`Options::stls`] is set): `+OK Begin TLS
+    /// negotiation` is queued, and every input byte that followed the STLS line has been
+    /// discarded (the STARTTLS command-injection hole: a command sent before the
+    /// handshake must never be run as if it came through TLS). Flush the output, then
+    /// start TLS; AUTHORIZATION goes on in a new session made with
+    /// [`Session::authorization_after_tls`]. This session is finished (polling it again
+    /// returns `Close(Done)`).
+    StartTls,
     /// RETR (`top: None`) or TOP (`top: Some(body_lines)`) of the message with 0-based
     /// `index`, which exists and is not marked deleted. Nothing has been queued: the
     /// driver re-checks the maildrop (and on a change ends the session without any
@@ -107,6 +115,7 @@ pub(crate) enum Step {
     Eof,
     QuitAuthorization,
     Login { user: Vec<u8>, password: Password },
+    StartTls,
     Retrieve { index: u32, top: Option<u32> },
     Update,
 }
@@ -237,6 +246,16 @@ impl Session {
             tx: Transaction::empty(),
             options,
         }
+    }
+
+    /// AUTHORIZATION resumed after STLS and the TLS handshake: like
+    /// [`Session::authorization_with`] but without a greeting, which RFC 2595 §4 does
+    /// not send again (the client asks CAPA anew instead). `options` should have `stls`
+    /// off: TLS cannot start twice.
+    pub fn authorization_after_tls(options: Options) -> Session {
+        let mut session = Session::authorization_with(options);
+        session.out.clear();
+        session
     }
 
     /// A session entering TRANSACTION after a successful login done elsewhere: queues
@@ -372,6 +391,11 @@ impl Session {
                         password,
                         pipelined: self.input.take_pipelined(),
                     };
+                }
+                Step::StartTls => {
+                    self.state = State::Closed(CloseReason::Done);
+                    drop(self.input.take_pipelined());
+                    return Action::StartTls;
                 }
                 Step::Retrieve { index, top } => return Action::Retrieve { index, top },
                 Step::Update => self.state = State::Update,

@@ -1249,3 +1249,72 @@ fn plaintext_refused_without_tls() {
     );
     assert_eq!(t.events, [Event::Close(CloseReason::QuitAuthorization)]);
 }
+
+fn stls_offered() -> Options {
+    let mut o = Options::default();
+    o.stls = true;
+    o
+}
+
+#[test]
+fn stls_answers_then_drops_everything_pipelined_behind_it() {
+    // The STARTTLS injection: commands sent in the same segment as STLS must never run.
+    for input in [
+        &b"STLS\r\nCAPA\r\n"[..],
+        b"STLS\r\nUSER bob\r\nPASS secret\r\n",
+        b"stls\r\nQUIT\r\n",
+    ] {
+        // script_with runs every read size from 1 to 512 bytes.
+        let t = script_with(Start::Authorization, stls_offered(), input);
+        assert_eq!(
+            show(&t.output),
+            show(b"+OK\r\n+OK Begin TLS negotiation\r\n"),
+            "{}",
+            show(input)
+        );
+        assert_eq!(t.events, vec![Event::StartTls], "{}", show(input));
+    }
+    // The engine itself: the buffered rest is gone, and the session is over.
+    let mut s = Session::authorization_with(stls_offered());
+    let space = s.input_space();
+    let input = b"STLS\r\nUSER bob\r\n";
+    space[..input.len()].copy_from_slice(input);
+    s.input_filled(input.len());
+    assert_eq!(s.poll(&EmptyListing), Action::StartTls);
+    assert_eq!(s.poll(&EmptyListing), Action::Close(CloseReason::Done));
+    assert_eq!(s.input_space().len(), pop3_proto::params::INPUT_BUFFER);
+}
+
+#[test]
+fn stls_only_where_offered_and_before_user() {
+    // Not offered (no TLS on this listener, or TLS already running): -ERR.
+    let t = script(Start::Authorization, b"STLS\r\nQUIT\r\n");
+    assert_eq!(show(&t.output), show(b"+OK\r\n-ERR\r\n+OK\r\n"));
+    // After USER: a name given in plaintext must not carry over into TLS.
+    let t = script_with(
+        Start::Authorization,
+        stls_offered(),
+        b"USER bob\r\nSTLS\r\nQUIT\r\n",
+    );
+    assert_eq!(show(&t.output), show(b"+OK\r\n+OK\r\n-ERR\r\n+OK\r\n"));
+    // With an argument: -ERR, like every command given one it does not take.
+    let t = script_with(Start::Authorization, stls_offered(), b"STLS x\r\nQUIT\r\n");
+    assert_eq!(show(&t.output), show(b"+OK\r\n-ERR\r\n+OK\r\n"));
+    // Never in TRANSACTION.
+    let t = script_with(Start::Transaction, stls_offered(), b"STLS\r\nQUIT\r\n");
+    assert!(show(&t.output).contains("-ERR"), "{}", show(&t.output));
+    assert!(!t.events.contains(&Event::StartTls));
+}
+
+#[test]
+fn authorization_after_tls_sends_no_greeting() {
+    let mut s = Session::authorization_after_tls(Options::default());
+    assert!(s.output().is_empty());
+    let space = s.input_space();
+    space[..6].copy_from_slice(b"CAPA\r\n");
+    s.input_filled(6);
+    assert_eq!(s.poll(&EmptyListing), Action::NeedInput);
+    let out = show(s.output());
+    assert!(out.starts_with("+OK\r\nTOP\r\n"), "{out}");
+    assert!(!out.contains("STLS"), "{out}");
+}

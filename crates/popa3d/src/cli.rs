@@ -41,13 +41,15 @@ popa3d, and serves mail as the user who logged in.
   -D          run as a standalone daemon: listen (default: port 110 on IPv4 and IPv6,
               or [[listener]] addresses, or the sockets systemd passes), limit sessions
               per source, network and in total, fork a session per connection; SIGHUP
-              re-reads FILE, SIGTERM stops accepting and lets sessions finish
+              re-reads FILE (and the TLS certificates and keys), SIGTERM stops
+              accepting and lets sessions finish
   -F          with -D: stay in the foreground (implied under systemd)
   -V          print the version and exit
   -h, --help  print this help and exit
 
+TLS (implicit on port 995, STLS on 110) is set up in FILE: tls, tls_cert, tls_key.
 Settings, defaults and examples: docs/configuration.md; deployment (inetd,
-standalone, systemd, HAProxy): docs/deployment.md.
+standalone, systemd, HAProxy, TLS): docs/deployment.md.
 ";
 
 /// What the command line asks for.

@@ -114,6 +114,100 @@ impl fmt::Display for Network {
     }
 }
 
+/// Whether and how a connection uses TLS (`tls`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsMode {
+    /// `"none"`: plain POP3, as popa3d. The default.
+    None,
+    /// `"stls"`: plain POP3 that offers STLS (RFC 2595), usually on port 110.
+    Stls,
+    /// `"implicit"`: TLS from the first byte (RFC 8314), usually on port 995.
+    Implicit,
+}
+
+impl TlsMode {
+    /// The spelling in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::None => "none",
+            TlsMode::Stls => "stls",
+            TlsMode::Implicit => "implicit",
+        }
+    }
+}
+
+/// Where USER/PASS and AUTH PLAIN are accepted on a connection that is not under TLS
+/// (`plaintext_login`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlaintextLogin {
+    /// `"always"`: popa3d's behaviour; the default without TLS.
+    Always,
+    /// `"loopback"`: only from 127.0.0.0/8 and ::1; the default with TLS (as Dovecot's
+    /// `disable_plaintext_auth`).
+    Loopback,
+    /// `"never"`: only under TLS.
+    Never,
+}
+
+impl PlaintextLogin {
+    /// The spelling in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlaintextLogin::Always => "always",
+            PlaintextLogin::Loopback => "loopback",
+            PlaintextLogin::Never => "never",
+        }
+    }
+}
+
+/// The TLS settings of a listener, or of inetd mode (the top-level keys, which are also
+/// every listener's defaults).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tls {
+    /// `tls`. Default [`TlsMode::None`].
+    pub mode: TlsMode,
+    /// `tls_cert`: the certificate chain (PEM, leaf first). Required with TLS.
+    pub cert: Option<PathBuf>,
+    /// `tls_key`: the private key (PEM). Required with TLS. Only the key holder process
+    /// ever opens it (docs/privsep.md).
+    pub key: Option<PathBuf>,
+    /// `plaintext_login`. Default [`PlaintextLogin::Always`] without TLS,
+    /// [`PlaintextLogin::Loopback`] with it.
+    pub plaintext_login: PlaintextLogin,
+}
+
+impl Default for Tls {
+    fn default() -> Tls {
+        Tls {
+            mode: TlsMode::None,
+            cert: None,
+            key: None,
+            plaintext_login: PlaintextLogin::Always,
+        }
+    }
+}
+
+impl Tls {
+    /// The certificate and key files, when TLS is on (checked at load: both are set).
+    pub fn files(&self) -> Option<(&Path, &Path)> {
+        match (self.mode, &self.cert, &self.key) {
+            (TlsMode::None, _, _) => None,
+            (_, Some(cert), Some(key)) => Some((cert, key)),
+            _ => None,
+        }
+    }
+
+    /// Whether a plaintext login from `peer` is accepted on a connection not (yet) under
+    /// TLS. An unknown peer (not a TCP socket) is not loopback.
+    pub fn allows_plaintext_login(&self, peer: Option<IpAddr>) -> bool {
+        match self.plaintext_login {
+            PlaintextLogin::Always => true,
+            PlaintextLogin::Never => false,
+            PlaintextLogin::Loopback => peer.is_some_and(|ip| ip.to_canonical().is_loopback()),
+        }
+    }
+}
+
 /// One `[[listener]]` table: an address the daemon accepts connections on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listener {
@@ -130,6 +224,8 @@ pub struct Listener {
     pub proxy_trusted: Vec<Network>,
     /// `proxy_timeout`: how long to wait for the header. Default 3 s.
     pub proxy_timeout: Duration,
+    /// `tls`, `tls_cert`, `tls_key`, `plaintext_login`: default the top-level keys.
+    pub tls: Tls,
 }
 
 impl Listener {
@@ -142,6 +238,7 @@ impl Listener {
             proxy_protocol: false,
             proxy_trusted: Vec::new(),
             proxy_timeout: Duration::from_secs(3),
+            tls: Tls::default(),
         }
     }
 
@@ -219,8 +316,15 @@ pub struct Config {
     pub lock_timeout: Option<Duration>,
     /// The standalone daemon's limits and timers.
     pub daemon: Daemon,
-    /// `[[listener]]` tables, in file order. Empty: [`Listener::defaults`].
+    /// `[[listener]]` tables, in file order. Empty: [`Listener::defaults`], with the
+    /// top-level TLS settings.
     pub listeners: Vec<Listener>,
+    /// The top-level `tls`, `tls_cert`, `tls_key`, `plaintext_login`: inetd mode's, and
+    /// the defaults of every listener.
+    pub tls: Tls,
+    /// `tls_handshake_timeout`: how long a client has to complete the TLS handshake.
+    /// Default 30 s.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Config {
@@ -238,7 +342,24 @@ impl Default for Config {
             lock_timeout: Some(Duration::from_secs(30)),
             daemon: Daemon::default(),
             listeners: Vec::new(),
+            tls: Tls::default(),
+            tls_handshake_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+impl Config {
+    /// The listeners of the standalone daemon: the `[[listener]]` tables, or
+    /// [`Listener::defaults`] with the top-level TLS settings.
+    pub fn effective_listeners(&self) -> Vec<Listener> {
+        if !self.listeners.is_empty() {
+            return self.listeners.clone();
+        }
+        let mut defaults = Listener::defaults();
+        for l in &mut defaults {
+            l.tls = self.tls.clone();
+        }
+        defaults
     }
 }
 
@@ -327,6 +448,11 @@ struct Raw {
     login_failure_delay: Option<Spanned<Seconds>>,
     login_failure_delay_max: Option<Spanned<Seconds>>,
     shutdown_timeout: Option<Spanned<Seconds>>,
+    tls: Option<Spanned<String>>,
+    tls_cert: Option<Spanned<String>>,
+    tls_key: Option<Spanned<String>>,
+    plaintext_login: Option<Spanned<String>>,
+    tls_handshake_timeout: Option<Spanned<Seconds>>,
     listener: Option<Spanned<Vec<Spanned<RawListener>>>>,
 }
 
@@ -339,6 +465,114 @@ struct RawListener {
     proxy_protocol: Option<Spanned<bool>>,
     proxy_trusted: Option<Spanned<Vec<Spanned<String>>>>,
     proxy_timeout: Option<Spanned<Seconds>>,
+    tls: Option<Spanned<String>>,
+    tls_cert: Option<Spanned<String>>,
+    tls_key: Option<Spanned<String>>,
+    plaintext_login: Option<Spanned<String>>,
+}
+
+/// The TLS keys of the top level or of one `[[listener]]`, as written.
+struct RawTls<'a> {
+    tls: &'a Option<Spanned<String>>,
+    tls_cert: &'a Option<Spanned<String>>,
+    tls_key: &'a Option<Spanned<String>>,
+    plaintext_login: &'a Option<Spanned<String>>,
+}
+
+impl RawTls<'_> {
+    /// These keys over `defaults` (the top level's, for a listener); `whole` is the
+    /// table's span, for errors about a key that is missing.
+    /// `inherited`: the top level's `plaintext_login` if it was written there.
+    /// `for_listeners`: these are top-level keys and `[[listener]]` tables exist, which
+    /// they are defaults for (so `plaintext_login = "never"` without TLS here is no
+    /// mistake: it is meant for listeners with TLS).
+    fn check(
+        &self,
+        defaults: &Tls,
+        inherited: Option<PlaintextLogin>,
+        whole: Option<Range<usize>>,
+        for_listeners: bool,
+    ) -> Result<Tls, CheckError> {
+        let mode = match self.tls {
+            None => defaults.mode,
+            Some(v) => match v.get_ref().as_str() {
+                "none" => TlsMode::None,
+                "stls" => TlsMode::Stls,
+                "implicit" => TlsMode::Implicit,
+                other => {
+                    return Err((
+                        Some(v.span()),
+                        format!(
+                            "tls = \"{}\": expected \"none\", \"stls\" or \"implicit\"",
+                            crate::syslog::escape(other.as_bytes(), 64)
+                        ),
+                    ))
+                }
+            },
+        };
+        let cert = match self.tls_cert {
+            Some(p) => Some(absolute_path("tls_cert", p)?),
+            None => defaults.cert.clone(),
+        };
+        let key = match self.tls_key {
+            Some(p) => Some(absolute_path("tls_key", p)?),
+            None => defaults.key.clone(),
+        };
+        let plaintext_login = match self.plaintext_login {
+            None if mode == TlsMode::None => PlaintextLogin::Always,
+            // An explicit top-level value, else the TLS default.
+            None => inherited.unwrap_or(PlaintextLogin::Loopback),
+            Some(v) => match v.get_ref().as_str() {
+                "always" => PlaintextLogin::Always,
+                "loopback" => PlaintextLogin::Loopback,
+                // Only a mistake where this table's own connections use it: the top level
+                // may set it for the listeners when they have TLS and it has none.
+                "never" if mode == TlsMode::None && !for_listeners => {
+                    return Err((
+                        Some(v.span()),
+                        "plaintext_login = \"never\" without TLS would refuse every login; set tls = \"stls\" or \"implicit\"".to_owned(),
+                    ))
+                }
+                "never" => PlaintextLogin::Never,
+                other => {
+                    return Err((
+                        Some(v.span()),
+                        format!(
+                            "plaintext_login = \"{}\": expected \"always\", \"loopback\" or \"never\"",
+                            crate::syslog::escape(other.as_bytes(), 64)
+                        ),
+                    ))
+                }
+            },
+        };
+        if mode != TlsMode::None {
+            let span = self.tls.as_ref().map(Spanned::span).or(whole);
+            if cert.is_none() {
+                return Err((
+                    span,
+                    format!(
+                        "tls = \"{}\" needs tls_cert = \"/path/to/fullchain.pem\"",
+                        mode.as_str()
+                    ),
+                ));
+            }
+            if key.is_none() {
+                return Err((
+                    span,
+                    format!(
+                        "tls = \"{}\" needs tls_key = \"/path/to/privkey.pem\"",
+                        mode.as_str()
+                    ),
+                ));
+            }
+        }
+        Ok(Tls {
+            mode,
+            cert,
+            key,
+            plaintext_login,
+        })
+    }
 }
 
 impl Config {
@@ -428,9 +662,20 @@ impl Raw {
     fn check(self) -> Result<Config, CheckError> {
         let defaults = Config::default();
         let daemon = self.daemon(&defaults.daemon)?;
+        let tls = RawTls {
+            tls: &self.tls,
+            tls_cert: &self.tls_cert,
+            tls_key: &self.tls_key,
+            plaintext_login: &self.plaintext_login,
+        }
+        .check(&Tls::default(), None, None, self.listener.is_some())?;
+        let inherited = self
+            .plaintext_login
+            .is_some()
+            .then_some(tls.plaintext_login);
         let listeners = match &self.listener {
             None => Vec::new(),
-            Some(tables) => check_listeners(tables)?,
+            Some(tables) => check_listeners(tables, &tls, inherited)?,
         };
         let auth = match &self.auth {
             None => defaults.auth,
@@ -495,6 +740,14 @@ impl Raw {
             },
             daemon,
             listeners,
+            tls,
+            tls_handshake_timeout: optional_seconds(
+                "tls_handshake_timeout",
+                &self.tls_handshake_timeout,
+                1,
+                600,
+                defaults.tls_handshake_timeout,
+            )?,
         })
     }
 
@@ -582,6 +835,8 @@ impl Raw {
 
 fn check_listeners(
     tables: &Spanned<Vec<Spanned<RawListener>>>,
+    tls: &Tls,
+    plaintext_login: Option<PlaintextLogin>,
 ) -> Result<Vec<Listener>, CheckError> {
     if tables.get_ref().len() > MAX_LISTENERS {
         return Err((
@@ -641,6 +896,13 @@ fn check_listeners(
             60,
             listener.proxy_timeout,
         )?;
+        listener.tls = RawTls {
+            tls: &raw.tls,
+            tls_cert: &raw.tls_cert,
+            tls_key: &raw.tls_key,
+            plaintext_login: &raw.plaintext_login,
+        }
+        .check(tls, plaintext_login, Some(table.span()), false)?;
         out.push(listener);
     }
     Ok(out)

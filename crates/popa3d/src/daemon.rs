@@ -44,6 +44,7 @@ use crate::messages::strerror;
 use crate::server::{self, Context};
 use crate::syslog::{escape, Syslog};
 use crate::systemd;
+use crate::tls::{DaemonTls, SessionTls};
 
 /// Connections accepted from one listener before the others get their turn.
 const ACCEPT_BATCH: usize = 64;
@@ -173,11 +174,7 @@ pub fn open_listeners(config: &Config, syslog: &Syslog) -> Result<Vec<BoundInfo>
     if let Some(fds) = inherited {
         return adopt(config, syslog, fds);
     }
-    let (wanted, defaults) = if config.listeners.is_empty() {
-        (config::Listener::defaults(), true)
-    } else {
-        (config.listeners.clone(), false)
-    };
+    let (wanted, defaults) = (config.effective_listeners(), config.listeners.is_empty());
     let mut out = Vec::new();
     for settings in wanted {
         if let Some(socket) = bind(&settings, defaults, syslog).map_err(StartError)? {
@@ -220,7 +217,10 @@ fn adopt(
                 address: local,
                 ..l.clone()
             },
-            None if config.listeners.is_empty() => config::Listener::on(local),
+            None if config.listeners.is_empty() => config::Listener {
+                tls: config.tls.clone(),
+                ..config::Listener::on(local)
+            },
             None => {
                 return Err(StartError(format!(
                     "socket {local} passed by systemd (name {}) matches no [[listener]] by name or address",
@@ -267,6 +267,9 @@ pub struct Daemon {
     /// When each untrusted peer of a PROXY listener was last logged (bounded).
     untrusted_logged: HashMap<IpAddr, Instant>,
     accept_error_logged: Option<Instant>,
+    /// The key holder and the public half of every certificate and key pair.
+    tls: DaemonTls,
+    tls_error_logged: Option<Instant>,
 }
 
 impl Daemon {
@@ -277,6 +280,7 @@ impl Daemon {
         options: Options,
         syslog: Arc<Syslog>,
         listeners: Vec<BoundInfo>,
+        tls: DaemonTls,
     ) -> io::Result<Daemon> {
         let signals = SignalFd::new(&[SIGCHLD, SIGHUP, SIGTERM, SIGINT])?;
         let table = Table::new(limits(&config.daemon));
@@ -296,6 +300,8 @@ impl Daemon {
             accept_paused_until: None,
             untrusted_logged: HashMap::new(),
             accept_error_logged: None,
+            tls,
+            tls_error_logged: None,
         })
     }
 
@@ -436,8 +442,17 @@ impl Daemon {
             match process::try_wait_any() {
                 Ok(Some((pid, exit))) => {
                     let raw = pid.as_raw();
+                    if self.tls.holder_pid() == Some(pid) {
+                        self.syslog.crit(&format!(
+                            "key holder process {raw} ended ({exit:?}): TLS handshakes fail until a reload (SIGHUP) starts a new one"
+                        ));
+                        continue;
+                    }
                     self.table.exited(raw);
-                    self.sessions.remove(&raw);
+                    if self.sessions.remove(&raw).is_none() {
+                        // A key holder replaced at a reload.
+                        continue;
+                    }
                     if let Exit::Signaled(sig) = exit {
                         if sig != SIGTERM || !self.sessions_signalled {
                             self.syslog
@@ -494,7 +509,15 @@ impl Daemon {
             Some(path) => Config::load(path).map_err(|e| e.to_string()),
             None => Ok(Config::default()),
         };
-        match result.and_then(|c| self.apply(c)) {
+        let result = result.and_then(|c| {
+            // The new keys and certificates are checked (in a new key holder) before
+            // anything changes; the old holder exits when it is dropped.
+            let tls = DaemonTls::start(&c).map_err(|e| e.to_string())?;
+            self.apply(c)?;
+            self.tls = tls;
+            Ok(())
+        });
+        match result {
             Ok(()) => self.syslog.notice("configuration reloaded"),
             Err(e) => self
                 .syslog
@@ -523,15 +546,14 @@ impl Daemon {
                         address: old.settings.address,
                         ..l.clone()
                     })
-                    .unwrap_or_else(|| old.settings.clone());
+                    .unwrap_or_else(|| config::Listener {
+                        tls: new.tls.clone(),
+                        ..old.settings.clone()
+                    });
                 next.push(Bound { settings, ..old });
             }
         } else {
-            let wanted = if new.listeners.is_empty() {
-                config::Listener::defaults()
-            } else {
-                new.listeners.clone()
-            };
+            let wanted = new.effective_listeners();
             // Open what is new first: if that fails, nothing has changed.
             let mut fresh: Vec<Option<TcpListener>> = Vec::new();
             for settings in &wanted {
@@ -660,6 +682,16 @@ impl Daemon {
                 return;
             }
         };
+        let tls = match self.tls.session(&settings.tls) {
+            Ok(t) => t,
+            Err(e) => {
+                self.table.cancel(slot);
+                if due(&mut self.tls_error_logged, now) {
+                    self.syslog.crit(&format!("{peer}: TLS: {e}"));
+                }
+                return;
+            }
+        };
         let (ours, theirs) = match net::packet_pair() {
             Ok(p) => p,
             Err(e) => {
@@ -674,9 +706,11 @@ impl Daemon {
                 self.table.cancel(slot);
                 self.syslog.crit(&format!("{peer}: fork: {}", strerror(&e)));
             }
-            Ok(Fork::Child) => self.session(stream, theirs, &settings, peer),
+            Ok(Fork::Child) => self.session(stream, theirs, &settings, peer, tls),
             Ok(Fork::Parent(pid)) => {
                 drop(theirs);
+                // The signature channel is the session's alone.
+                drop(tls);
                 let _ = ours.set_nonblocking(true);
                 self.table.started(slot, pid.as_raw());
                 self.sessions.insert(
@@ -776,8 +810,9 @@ impl Daemon {
         channel: UnixStream,
         settings: &config::Listener,
         peer: IpAddr,
+        tls: Option<SessionTls>,
     ) -> ! {
-        let code = self.session_inner(stream, channel, settings, peer);
+        let code = self.session_inner(stream, channel, settings, peer, tls);
         process::exit_now(code)
     }
 
@@ -787,6 +822,7 @@ impl Daemon {
         channel: UnixStream,
         settings: &config::Listener,
         peer: IpAddr,
+        tls: Option<SessionTls>,
     ) -> i32 {
         // This process and its children will be confined: never connect(2) again.
         self.syslog.set_reconnect(false);
@@ -817,6 +853,7 @@ impl Daemon {
         let mut channel = SessionEnd::new(channel);
         let mut keep = vec![0, 1, 2, channel.raw_fd()];
         keep.extend(self.syslog.raw_fd());
+        keep.extend(tls.as_ref().and_then(SessionTls::raw_fd));
         // The daemon's listeners, signalfd and the other sessions' channels: this
         // process exits with exit_now and never drops the objects that owned them.
         std::mem::forget(stream);
@@ -849,6 +886,9 @@ impl Daemon {
             Context {
                 peer: Some(client),
                 control: Some(channel),
+                tls,
+                plaintext_login: settings.tls.allows_plaintext_login(Some(client)),
+                ..Context::default()
             },
         )
     }

@@ -55,6 +55,10 @@ pub enum AuthOutcome {
         password: Password,
         pipelined: Vec<u8>,
     },
+    /// STLS was accepted and `+OK Begin TLS negotiation` sent; every byte the client
+    /// had sent after the STLS line was dropped with the session. Start TLS on the raw
+    /// connection, then resume with [`run_authorization_after_tls`].
+    StartTls,
     /// QUIT; `+OK` was sent. popa3d logs "Didn't attempt authentication".
     Quit,
     /// The client went away (or a write failed). Also "Didn't attempt authentication".
@@ -147,7 +151,20 @@ pub fn run_authorization_with<R: Read, W: Write>(
     out: &mut W,
     options: Options,
 ) -> AuthOutcome {
-    let mut session = Session::authorization_with(options);
+    authorize(input, out, Session::authorization_with(options))
+}
+
+/// Runs AUTHORIZATION over a connection on which STLS has just set up TLS: no greeting
+/// (RFC 2595 §4), and `options.stls` should be off.
+pub fn run_authorization_after_tls<R: Read, W: Write>(
+    input: &mut R,
+    out: &mut W,
+    options: Options,
+) -> AuthOutcome {
+    authorize(input, out, Session::authorization_after_tls(options))
+}
+
+fn authorize<R: Read, W: Write>(input: &mut R, out: &mut W, mut session: Session) -> AuthOutcome {
     loop {
         match session.poll(&EmptyListing) {
             Action::NeedInput => {
@@ -174,6 +191,14 @@ pub fn run_authorization_with<R: Read, W: Write>(
                     password,
                     pipelined,
                 };
+            }
+            Action::StartTls => {
+                // The +OK must reach the client before the handshake; the input buffer
+                // (commands pipelined behind STLS) is already gone.
+                if let Err(b) = flush(&mut session, out) {
+                    return auth_broken(b);
+                }
+                return AuthOutcome::StartTls;
             }
             Action::Close(reason) => {
                 let _ = flush(&mut session, out);
@@ -270,7 +295,7 @@ pub fn run_transaction<R: Read, W: Write, M: Maildrop>(
                 let _ = flush(&mut session, out);
                 return TransactionOutcome::Disconnected;
             }
-            Action::Login { .. } => return TransactionOutcome::Disconnected,
+            Action::Login { .. } | Action::StartTls => return TransactionOutcome::Disconnected,
         }
     }
 }

@@ -13,3 +13,4 @@ pub mod messages;
 pub mod server;
 pub mod syslog;
 pub mod systemd;
+pub mod tls;

@@ -3,8 +3,12 @@
 //!
 //! ```text
 //!  root (this process)
+//!   ├─ fork ─▶ TLS relay (implicit TLS at once; STLS when the client asks): chroot,
+//!   │          user "popa3d", seccomp; owns the client socket, and fds 0/1 of this
+//!   │          process become a plaintext socket to it (crate::tls)
 //!   ├─ fork ─▶ pre-auth: chroot, user "popa3d", no_new_privs, rlimits, Landlock,
-//!   │          seccomp; speaks AUTHORIZATION; sends one LoginRequest; exits
+//!   │          seccomp; speaks AUTHORIZATION; sends one LoginRequest (or START_TLS,
+//!   │          after which a fresh pre-auth runs behind the relay); exits
 //!   │  reads the request as hostile input (pop3_privsep), never a client byte
 //!   ├─ fork ─▶ verifier: root; one password check (shadow, PAM or passwd-file);
 //!   │          sends one Verdict; exits, taking shadow data and PAM state with it
@@ -15,29 +19,31 @@
 //!
 //! Only this file and the verifier run as root. Root's work between the forks is:
 //! reading two bounded messages from pipes, checking lengths, logging and switching
-//! users.
+//! users. No process here ever reads the TLS private key (crate::tls).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pop3_auth::{Authenticator, Backend};
 use pop3_mailbox::Mbox;
-use pop3_privsep::{LoginRequest, Verdict};
+use pop3_privsep::{LoginRequest, Verdict, START_TLS};
 use pop3_proto::Listing;
 use pop3_sys::poll::TimedFd;
 use pop3_sys::privileges;
-use pop3_sys::process::{self, Exit, Fork};
+use pop3_sys::process::{self, Exit, Fork, Pid};
 use pop3_sys::sandbox::{self, Confinement};
 
-use crate::config::{AuthKind, Config};
+use crate::config::{AuthKind, Config, TlsMode};
 use crate::control::{SessionEnd, ToDaemon, ToSession};
 use crate::driver::{self, AuthOutcome};
 use crate::messages::{self, Level};
 use crate::syslog::{escape, Syslog};
+use crate::tls::SessionTls;
 
 /// The reply to any failed login: popa3d's text with `[AUTH]` (driver::AUTH_FAILED).
 const AUTH_FAILED: &[u8] = driver::AUTH_FAILED;
@@ -66,6 +72,18 @@ pub struct Context {
     /// mode. Only this process holds it: the pre-auth process and the verifier close it
     /// first thing, and it is closed before the switch to the mail user.
     pub control: Option<SessionEnd>,
+    /// TLS on this connection (implicit or STLS), or `None`.
+    pub tls: Option<SessionTls>,
+    /// Whether USER/PASS and AUTH PLAIN are accepted before TLS (`plaintext_login` for
+    /// this peer). Under TLS they always are.
+    pub plaintext_login: bool,
+    /// The TLS relay, once started, and this process's end of the plaintext socket to
+    /// it (also on fds 0/1): shut down and waited for before this process exits. Child
+    /// processes drop it first thing.
+    pub(crate) relay: Option<(Pid, UnixStream)>,
+    /// inetd mode's key holder for this session, reaped at the end (it exits once the
+    /// relay has had its signature, or has gone).
+    pub(crate) holder: Option<Pid>,
 }
 
 /// Runs one session on fds 0/1 (inetd mode) and returns the process's exit status.
@@ -77,6 +95,9 @@ pub fn inetd(config: &Config, syslog: &Syslog) -> i32 {
         Context {
             peer,
             control: None,
+            tls: SessionTls::for_inetd(config),
+            plaintext_login: config.tls.allows_plaintext_login(peer),
+            ..Context::default()
         },
     )
 }
@@ -84,7 +105,14 @@ pub fn inetd(config: &Config, syslog: &Syslog) -> i32 {
 /// Runs one session on fds 0/1 and returns the process's exit status: inetd mode, and
 /// each connection of the standalone daemon after it has put the connection there.
 pub fn run(config: &Config, syslog: &Syslog, mut ctx: Context) -> i32 {
-    match session(config, syslog, &mut ctx) {
+    let result = session(config, syslog, &mut ctx);
+    if let Some((pid, plain)) = ctx.relay.take() {
+        finish_relay(syslog, pid, plain);
+    }
+    if let Some(pid) = ctx.holder.take() {
+        let _ = process::wait(pid);
+    }
+    match result {
         Ok(code) => code,
         Err(Fatal::Sys(what, e)) => {
             log(
@@ -102,6 +130,24 @@ pub fn run(config: &Config, syslog: &Syslog, mut ctx: Context) -> i32 {
             );
             1
         }
+    }
+}
+
+/// Lets the TLS relay finish: our end of the plaintext socket closes, the relay sends
+/// close_notify and exits. Waiting for it keeps the session's process (which the daemon,
+/// or systemd with `Accept=yes`, counts) alive until the client has had the last reply,
+/// and reports a relay killed by a signal (SIGSYS: its seccomp filter) as loudly as a
+/// killed pre-auth process.
+fn finish_relay(syslog: &Syslog, relay: Pid, plain: UnixStream) {
+    // Whatever fds 0/1 still are (this may be in the chroot, without /dev/null), the
+    // socket itself is shut down.
+    let _ = plain.shutdown(std::net::Shutdown::Both);
+    if let Ok(Exit::Signaled(sig)) = process::wait(relay) {
+        log(
+            syslog,
+            Level::Crit,
+            &format!("TLS relay process killed by signal {sig}"),
+        );
     }
 }
 
@@ -149,30 +195,69 @@ fn session(config: &Config, syslog: &Syslog, ctx: &mut Context) -> Result<i32, F
         )
     })?;
 
-    // AUTHORIZATION in a confined child.
-    let (rx, tx) = sys("pipe", process::pipe())?;
-    let pid = match sys("fork", process::fork())? {
-        Fork::Child => {
-            drop(rx);
-            drop(ctx.control.take());
-            let code = preauth(config, syslog, unpriv.uid, unpriv.gid, tx);
-            process::exit_now(code);
+    let mut tls = ctx.tls.take();
+    // Whether the client is now talking to the TLS relay.
+    let mut secure = false;
+    // Whether AUTHORIZATION resumes after STLS (no second greeting).
+    let mut resumed = false;
+    if tls.as_ref().is_some_and(|t| t.mode == TlsMode::Implicit) {
+        match start_tls(config, syslog, ctx, &unpriv, tls.take())? {
+            Some(relay) => {
+                ctx.relay = Some(relay);
+                secure = true;
+            }
+            None => return Ok(1),
         }
-        Fork::Parent(pid) => pid,
-    };
-    drop(tx);
-    let mut raw = read_message(rx, LoginRequest::MAX_LEN)?;
-    let preauth_exit = sys("waitpid", process::wait(pid))?;
-    if let Exit::Signaled(sig) = preauth_exit {
-        // SIGSYS is the seccomp filter at work: something in that process tried a system
-        // call it never makes, which smells of an exploit. Say so, loudly.
-        log(
-            syslog,
-            Level::Crit,
-            &format!("pre-auth process killed by signal {sig}"),
-        );
     }
-    let child_status = exit_code(preauth_exit);
+
+    // AUTHORIZATION in a confined child; a second one behind the relay after STLS.
+    let (mut raw, child_status) = loop {
+        let mut options = pop3_proto::Options::default();
+        options.stls = !secure && tls.is_some();
+        options.plaintext_login = secure || ctx.plaintext_login;
+        let (rx, tx) = sys("pipe", process::pipe())?;
+        let pid = match sys("fork", process::fork())? {
+            Fork::Child => {
+                drop(rx);
+                drop(ctx.control.take());
+                drop(ctx.relay.take());
+                drop(tls.take());
+                let code = preauth(config, syslog, &unpriv, tx, options, resumed);
+                process::exit_now(code);
+            }
+            Fork::Parent(pid) => pid,
+        };
+        drop(tx);
+        let raw = read_message(rx, LoginRequest::MAX_LEN)?;
+        let preauth_exit = sys("waitpid", process::wait(pid))?;
+        if let Exit::Signaled(sig) = preauth_exit {
+            // SIGSYS is the seccomp filter at work: something in that process tried a
+            // system call it never makes, which smells of an exploit. Say so, loudly.
+            log(
+                syslog,
+                Level::Crit,
+                &format!("pre-auth process killed by signal {sig}"),
+            );
+        }
+        if raw.as_slice() == START_TLS.as_slice() && options.stls {
+            // The client's STLS was answered; the pre-auth process and every byte it
+            // had read after STLS are gone. TLS on the raw socket, then AUTHORIZATION
+            // again, without a greeting (RFC 2595 §4).
+            match start_tls(config, syslog, ctx, &unpriv, tls.take())? {
+                Some(relay) => {
+                    ctx.relay = Some(relay);
+                    secure = true;
+                    resumed = true;
+                    continue;
+                }
+                None => return Ok(1),
+            }
+        }
+        break (raw, exit_code(preauth_exit));
+    };
+    // TLS cannot start any more: the holder channel of an unused STLS goes now, before
+    // the verifier and the mail-user process exist.
+    drop(tls);
     if raw.is_empty() {
         become_unprivileged(config, unpriv.uid, unpriv.gid)?;
         log(syslog, Level::Info, messages::DIDNT_AUTHENTICATE);
@@ -246,8 +331,18 @@ fn path_from(bytes: Vec<u8>) -> PathBuf {
     PathBuf::from(std::ffi::OsString::from_vec(bytes))
 }
 
-/// The pre-auth child: confine, speak AUTHORIZATION, hand over USER and PASS.
-fn preauth(config: &Config, syslog: &Syslog, uid: u32, gid: u32, tx: OwnedFd) -> i32 {
+/// The pre-auth child: confine, speak AUTHORIZATION, hand over USER and PASS (or say
+/// that the client asked for STLS). `resumed`: AUTHORIZATION goes on after STLS, with no
+/// greeting.
+fn preauth(
+    config: &Config,
+    syslog: &Syslog,
+    unpriv: &privileges::Account,
+    tx: OwnedFd,
+    options: pop3_proto::Options,
+    resumed: bool,
+) -> i32 {
+    let (uid, gid) = (unpriv.uid, unpriv.gid);
     let (mut input, mut output) = match client(config) {
         Ok(c) => c,
         Err(_) => return 1,
@@ -261,9 +356,12 @@ fn preauth(config: &Config, syslog: &Syslog, uid: u32, gid: u32, tx: OwnedFd) ->
         );
         return 1;
     }
-    // No TLS yet: plaintext logins allowed, no STLS (the defaults).
-    let options = pop3_proto::Options::default();
-    match driver::run_authorization_with(&mut input, &mut output, options) {
+    let outcome = if resumed {
+        driver::run_authorization_after_tls(&mut input, &mut output, options)
+    } else {
+        driver::run_authorization_with(&mut input, &mut output, options)
+    };
+    match outcome {
         AuthOutcome::Login {
             user,
             password,
@@ -281,7 +379,62 @@ fn preauth(config: &Config, syslog: &Syslog, uid: u32, gid: u32, tx: OwnedFd) ->
             zeroize::Zeroize::zeroize(&mut bytes);
             i32::from(r.is_err())
         }
+        // The +OK is out, and the bytes read after STLS die with this process.
+        AuthOutcome::StartTls => i32::from(File::from(tx).write_all(START_TLS).is_err()),
         AuthOutcome::Quit | AuthOutcome::Disconnected | AuthOutcome::TimedOut => 0,
+    }
+}
+
+/// Starts TLS on the client connection: builds the handshake's configuration (in inetd
+/// mode that spawns the key holder), forks the relay onto the client socket, and puts a
+/// plaintext socket to the relay on fds 0/1 of this process. Returns the relay's pid and
+/// that socket; `Ok(None)`: TLS could not be set up (logged); the session ends.
+fn start_tls(
+    config: &Config,
+    syslog: &Syslog,
+    ctx: &mut Context,
+    unpriv: &privileges::Account,
+    tls: Option<SessionTls>,
+) -> Result<Option<(Pid, UnixStream)>, Fatal> {
+    let Some(tls) = tls else {
+        return Ok(None);
+    };
+    let timeout = tls.handshake_timeout;
+    let server_config = match tls.server_config() {
+        Ok((c, holder)) => {
+            ctx.holder = holder;
+            c
+        }
+        Err(e) => {
+            log(syslog, Level::Crit, &format!("TLS: {e}"));
+            return Ok(None);
+        }
+    };
+    let (ours, theirs) = sys("socketpair", UnixStream::pair())?;
+    match sys("fork", process::fork())? {
+        Fork::Child => {
+            drop(ours);
+            drop(ctx.control.take());
+            drop(ctx.relay.take());
+            let code = crate::tls::relay(
+                config,
+                syslog,
+                unpriv.uid,
+                unpriv.gid,
+                server_config,
+                theirs,
+                timeout,
+            );
+            process::exit_now(code);
+        }
+        Fork::Parent(relay) => {
+            // The signature channel goes with the configuration: only the relay has it.
+            drop(server_config);
+            drop(theirs);
+            sys("dup2", process::dup_onto(ours.as_fd(), 0))?;
+            sys("dup2", process::dup_onto(ours.as_fd(), 1))?;
+            Ok(Some((relay, ours)))
+        }
     }
 }
 
@@ -298,6 +451,7 @@ fn verify(
         Fork::Child => {
             drop(rx);
             drop(ctx.control.take());
+            drop(ctx.relay.take());
             // The verifier runs as root and may run PAM modules: it gets no access to the
             // client at all.
             if to_dev_null(&[0, 1, 2]).is_err() {
@@ -330,19 +484,20 @@ const DRAIN_BYTES: usize = 64 * 1024;
 /// reset" instead of a failed login. So: shut down our sending side, then read and drop
 /// what comes until the client closes, for at most [`DRAIN_TIME`] and [`DRAIN_BYTES`].
 /// Does nothing when fd 1 is not a socket (pipes, tests).
-fn close_gracefully() {
-    let Ok(out) = io::stdout().as_fd().try_clone_to_owned() else {
-        return;
-    };
-    if std::net::TcpStream::from(out)
-        .shutdown(std::net::Shutdown::Write)
-        .is_err()
-    {
+pub(crate) fn close_gracefully() {
+    if let Ok(out) = io::stdout().as_fd().try_clone_to_owned() {
+        shut_down_and_drain(out);
+    }
+}
+
+/// [`close_gracefully`] on the connection `socket` (the TLS relay's, which may not
+/// duplicate descriptors any more).
+pub(crate) fn shut_down_and_drain(socket: OwnedFd) {
+    let socket = std::net::TcpStream::from(socket);
+    if socket.shutdown(std::net::Shutdown::Write).is_err() {
         return;
     }
-    let Ok(mut input) = DeadlineReader::stdin(DRAIN_TIME) else {
-        return;
-    };
+    let mut input = DeadlineReader::new(OwnedFd::from(socket), DRAIN_TIME);
     let mut buf = [0u8; 4096];
     let mut drained = 0;
     while drained < DRAIN_BYTES {
@@ -365,10 +520,15 @@ impl DeadlineReader {
     /// Reads from fd 0 until `timeout` from now.
     pub(crate) fn stdin(timeout: Duration) -> io::Result<DeadlineReader> {
         let fd = io::stdin().as_fd().try_clone_to_owned()?;
-        Ok(DeadlineReader {
+        Ok(DeadlineReader::new(fd, timeout))
+    }
+
+    /// Reads from `fd` until `timeout` from now.
+    pub(crate) fn new(fd: OwnedFd, timeout: Duration) -> DeadlineReader {
+        DeadlineReader {
             fd: TimedFd::new(fd, Some(timeout), None),
             deadline: Instant::now() + timeout,
-        })
+        }
     }
 }
 

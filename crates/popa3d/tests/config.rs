@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use popa3d::config::{AuthKind, Config, ConfigError, Daemon, Listener, Network};
+use popa3d::config::{
+    AuthKind, Config, ConfigError, Daemon, Listener, Network, PlaintextLogin, Tls, TlsMode,
+};
 
 const ORIGIN: &str = "/etc/popa3d/popa3d.toml";
 
@@ -64,11 +66,19 @@ flood_window = 30
 login_failure_delay = 2
 login_failure_delay_max = 60
 shutdown_timeout = 120
+tls = "stls"
+tls_cert = "/etc/popa3d/fullchain.pem"
+tls_key = "/etc/popa3d/privkey.pem"
+plaintext_login = "never"
+tls_handshake_timeout = 20
 
 [[listener]]
 address = "[::1]:1110"
 name = "pop3"
 backlog = 64
+tls = "implicit"
+tls_key = "/etc/popa3d/other.pem"
+plaintext_login = "always"
 
 [[listener]]
 address = "127.0.0.1:110"
@@ -77,6 +87,12 @@ proxy_trusted = ["127.0.0.1", "10.0.0.0/8", "2001:db8::/32"]
 proxy_timeout = 5
 "#;
     let c = parse(text).unwrap();
+    let tls = Tls {
+        mode: TlsMode::Stls,
+        cert: Some(PathBuf::from("/etc/popa3d/fullchain.pem")),
+        key: Some(PathBuf::from("/etc/popa3d/privkey.pem")),
+        plaintext_login: PlaintextLogin::Never,
+    };
     assert_eq!(
         c,
         Config {
@@ -106,6 +122,12 @@ proxy_timeout = 5
                     address: "[::1]:1110".parse().unwrap(),
                     name: Some("pop3".to_owned()),
                     backlog: 64,
+                    tls: Tls {
+                        mode: TlsMode::Implicit,
+                        key: Some(PathBuf::from("/etc/popa3d/other.pem")),
+                        plaintext_login: PlaintextLogin::Always,
+                        ..tls.clone()
+                    },
                     ..Listener::on("[::1]:1110".parse().unwrap())
                 },
                 Listener {
@@ -125,9 +147,12 @@ proxy_timeout = 5
                         },
                     ],
                     proxy_timeout: Duration::from_secs(5),
+                    tls: tls.clone(),
                     ..Listener::on("127.0.0.1:110".parse().unwrap())
                 },
             ],
+            tls: tls.clone(),
+            tls_handshake_timeout: Duration::from_secs(20),
         }
     );
     assert!(c.warnings().is_empty());
@@ -527,5 +552,102 @@ fn malformed_input_is_an_error_never_a_panic() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn tls_settings_and_their_defaults() {
+    // No TLS: popa3d's behaviour, plaintext logins everywhere.
+    let c = parse("").unwrap();
+    assert_eq!(c.tls, Tls::default());
+    assert!(c
+        .tls
+        .allows_plaintext_login(Some("192.0.2.1".parse().unwrap())));
+    assert_eq!(c.tls_handshake_timeout, Duration::from_secs(30));
+
+    // TLS at the top: plaintext logins from loopback only, by default; the default
+    // listeners take the top-level settings.
+    let c = parse("tls = 'stls'\ntls_cert = '/c.pem'\ntls_key = '/k.pem'\n").unwrap();
+    assert_eq!(c.tls.plaintext_login, PlaintextLogin::Loopback);
+    assert!(c
+        .tls
+        .allows_plaintext_login(Some("127.0.0.1".parse().unwrap())));
+    assert!(c.tls.allows_plaintext_login(Some("::1".parse().unwrap())));
+    assert!(c
+        .tls
+        .allows_plaintext_login(Some("::ffff:127.0.0.2".parse().unwrap())));
+    assert!(!c
+        .tls
+        .allows_plaintext_login(Some("192.0.2.1".parse().unwrap())));
+    assert!(!c.tls.allows_plaintext_login(None));
+    let l = c.effective_listeners();
+    assert_eq!(l.len(), 2);
+    assert!(l.iter().all(|l| l.tls == c.tls));
+
+    // A listener overrides key by key; without TLS of its own it is popa3d's again.
+    let c = parse(
+        "tls_cert = '/c.pem'\ntls_key = '/k.pem'\n\
+         [[listener]]\naddress = '127.0.0.1:995'\ntls = 'implicit'\n\
+         [[listener]]\naddress = '127.0.0.1:110'\ntls = 'stls'\nplaintext_login = 'never'\n\
+         [[listener]]\naddress = '127.0.0.1:1110'\n",
+    )
+    .unwrap();
+    assert_eq!(c.listeners[0].tls.mode, TlsMode::Implicit);
+    assert_eq!(
+        c.listeners[0].tls.files(),
+        Some((Path::new("/c.pem"), Path::new("/k.pem")))
+    );
+    assert_eq!(c.listeners[0].tls.plaintext_login, PlaintextLogin::Loopback);
+    assert_eq!(c.listeners[1].tls.plaintext_login, PlaintextLogin::Never);
+    assert!(!c.listeners[1]
+        .tls
+        .allows_plaintext_login(Some("127.0.0.1".parse().unwrap())));
+    assert_eq!(c.listeners[2].tls.mode, TlsMode::None);
+    assert_eq!(c.listeners[2].tls.files(), None);
+    assert_eq!(c.listeners[2].tls.plaintext_login, PlaintextLogin::Always);
+
+    // A top-level plaintext_login is every TLS listener's default, even without TLS at
+    // the top; listeners without TLS stay popa3d's.
+    let c = parse(
+        "plaintext_login = 'never'\ntls_cert = '/c.pem'\ntls_key = '/k.pem'\n\
+         [[listener]]\naddress = '127.0.0.1:110'\ntls = 'stls'\n\
+         [[listener]]\naddress = '127.0.0.1:1110'\n",
+    )
+    .unwrap();
+    assert_eq!(c.listeners[0].tls.plaintext_login, PlaintextLogin::Never);
+    assert_eq!(c.listeners[1].tls.plaintext_login, PlaintextLogin::Always);
+    let c = parse(
+        "plaintext_login = 'always'\ntls_cert = '/c.pem'\ntls_key = '/k.pem'\n\
+         [[listener]]\naddress = '127.0.0.1:110'\ntls = 'stls'\n",
+    )
+    .unwrap();
+    assert_eq!(c.listeners[0].tls.plaintext_login, PlaintextLogin::Always);
+}
+
+#[test]
+fn tls_errors_say_what_is_missing() {
+    for (text, want) in [
+        ("tls = 'yes'", "/etc/popa3d/popa3d.toml:1: tls = \"yes\": expected \"none\", \"stls\" or \"implicit\""),
+        ("tls = 'stls'", "/etc/popa3d/popa3d.toml:1: tls = \"stls\" needs tls_cert = \"/path/to/fullchain.pem\""),
+        (
+            "tls = 'implicit'\ntls_cert = '/c.pem'",
+            "/etc/popa3d/popa3d.toml:1: tls = \"implicit\" needs tls_key = \"/path/to/privkey.pem\"",
+        ),
+        ("tls_cert = 'c.pem'", "/etc/popa3d/popa3d.toml:1: tls_cert = \"c.pem\": must be an absolute path (starting with /)"),
+        (
+            "plaintext_login = 'never'",
+            "/etc/popa3d/popa3d.toml:1: plaintext_login = \"never\" without TLS would refuse every login; set tls = \"stls\" or \"implicit\"",
+        ),
+        (
+            "plaintext_login = 'sometimes'",
+            "/etc/popa3d/popa3d.toml:1: plaintext_login = \"sometimes\": expected \"always\", \"loopback\" or \"never\"",
+        ),
+        ("tls_handshake_timeout = 0", "/etc/popa3d/popa3d.toml:1: tls_handshake_timeout = 0: must be a number of seconds from 1 to 600"),
+        (
+            "\n[[listener]]\naddress = '127.0.0.1:995'\ntls = 'implicit'",
+            "/etc/popa3d/popa3d.toml:4: tls = \"implicit\" needs tls_cert = \"/path/to/fullchain.pem\"",
+        ),
+    ] {
+        assert_eq!(error(text), want, "{text:?}");
     }
 }

@@ -7,8 +7,8 @@ use std::io::{self, Write};
 use pop3_mailbox::{DropError, Maildrop, MemoryDrop};
 use pop3_proto::{Listing, Options};
 use popa3d::driver::{
-    load_failed_reply, run_authorization, run_authorization_with, run_transaction, AuthOutcome,
-    TransactionOutcome, AUTH_FAILED, FLUSH_AT,
+    load_failed_reply, run_authorization, run_authorization_after_tls, run_authorization_with,
+    run_transaction, AuthOutcome, TransactionOutcome, AUTH_FAILED, FLUSH_AT,
 };
 
 /// Records every write call separately.
@@ -360,4 +360,30 @@ fn load_failures_carry_response_codes() {
         AUTH_FAILED,
         b"-ERR [AUTH] Authentication failed (bad password?)\r\n"
     );
+}
+
+#[test]
+fn stls_flushes_its_ok_and_reads_nothing_more() {
+    let mut o = Options::default();
+    o.stls = true;
+    let input = b"STLS\r\nCAPA\r\nUSER bob\r\nPASS x\r\n";
+    let mut reader: &[u8] = input;
+    let mut out = Writes::default();
+    let r = run_authorization_with(&mut reader, &mut out, o);
+    assert!(matches!(r, AuthOutcome::StartTls), "{r:?}");
+    // Greeting and the STLS answer, nothing for the commands sent behind it.
+    assert_eq!(out.all(), b"+OK\r\n+OK Begin TLS negotiation\r\n");
+
+    // Behind the relay: no greeting, STLS no longer offered, plaintext login allowed.
+    let mut reader: &[u8] = b"CAPA\r\nSTLS\r\nQUIT\r\n";
+    let mut out = Writes::default();
+    let r = run_authorization_after_tls(&mut reader, &mut out, Options::default());
+    assert!(matches!(r, AuthOutcome::Quit), "{r:?}");
+    let all = String::from_utf8(out.all()).unwrap();
+    assert!(all.starts_with("+OK\r\nTOP\r\n"), "{all:?}");
+    assert!(
+        all.contains("USER\r\n") && !all.contains("STLS\r\n"),
+        "{all:?}"
+    );
+    assert!(all.ends_with(".\r\n-ERR\r\n+OK\r\n"), "{all:?}");
 }

@@ -140,6 +140,12 @@ fn standalone(
     if let Err(e) = std::env::set_current_dir("/") {
         die(Some(&syslog), &format!("chdir: {e}"));
     }
+    // The key holder (docs/privsep.md): spawned now, so that a missing or mismatched key
+    // is reported on the terminal; the daemon itself never reads a key file.
+    let tls = match popa3d::tls::DaemonTls::start(&config) {
+        Ok(t) => t,
+        Err(e) => die(Some(&syslog), &e.to_string()),
+    };
     if !foreground {
         // popa3d: fork, the parent exits 0, the child leads a new session.
         match process::fork() {
@@ -157,7 +163,7 @@ fn standalone(
         config_path,
         foreground,
     };
-    match popa3d::daemon::Daemon::new(config, options, Arc::clone(&syslog), listeners) {
+    match popa3d::daemon::Daemon::new(config, options, Arc::clone(&syslog), listeners, tls) {
         Ok(d) => std::process::exit(d.run()),
         Err(e) => {
             syslog.crit(&format!("signalfd: {e}"));
