@@ -16,7 +16,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod sysenv;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use sysenv::*;
@@ -24,77 +24,8 @@ use sysenv::*;
 /// bob's mailbox in every scenario (tests/sysenv/interop.mbox).
 const MBOX: &str = "interop.mbox";
 
-/// Syslog priorities (facility daemon): what popa3d writes, and so fail2ban matches.
-const INFO: u8 = 30;
-const NOTICE: u8 = 29;
-const CRIT: u8 = 26;
-
-/// One syslog line: `<PRI>Mmm dd hh:mm:ss popa3d[PID]: TEXT`.
-#[derive(Debug)]
-struct Entry {
-    pri: u8,
-    pid: u32,
-    text: String,
-}
-
-fn parse_syslog(log: &str) -> Vec<Entry> {
-    log.lines()
-        .map(|l| {
-            let pri = l
-                .strip_prefix('<')
-                .and_then(|r| r.split_once('>'))
-                .and_then(|(p, _)| p.parse().ok())
-                .unwrap_or_else(|| panic!("syslog line without a priority: {l:?}"));
-            let (head, text) = l
-                .split_once("]: ")
-                .unwrap_or_else(|| panic!("syslog line without `]: `: {l:?}"));
-            let pid = head
-                .rsplit_once("popa3d[")
-                .and_then(|(_, p)| p.parse().ok())
-                .unwrap_or_else(|| panic!("syslog line without popa3d[PID]: {l:?}"));
-            Entry {
-                pri,
-                pid,
-                text: text.to_owned(),
-            }
-        })
-        .collect()
-}
-
-/// A scenario's outcome: its facts and the syslog.
-struct Run {
-    o: Outcome,
-    facts: BTreeMap<String, String>,
-}
-
+// The facts of activation_scenarios.py.
 impl Run {
-    fn fact(&self, key: &str) -> &str {
-        self.facts.get(key).map_or_else(
-            || {
-                panic!(
-                    "the scenario recorded no `{key}`; facts: {:#?}\n{}",
-                    self.facts,
-                    self.o.describe()
-                )
-            },
-            String::as_str,
-        )
-    }
-
-    fn assert_fact(&self, key: &str, want: &str) {
-        let got = self.fact(key);
-        assert_eq!(got, want, "fact `{key}`\n{}", self.o.describe());
-    }
-
-    fn assert_prefix(&self, key: &str, want: &str) {
-        let got = self.fact(key);
-        assert!(
-            got.starts_with(want),
-            "fact `{key}` is {got:?}, expected it to start with {want:?}\n{}",
-            self.o.describe()
-        );
-    }
-
     fn seconds(&self, key: &str) -> f64 {
         self.fact(key).parse().unwrap()
     }
@@ -151,29 +82,10 @@ impl Run {
         self.assert_prefix(&format!("{key}.quit"), "+OK");
     }
 
-    fn syslog(&self) -> Vec<Entry> {
-        parse_syslog(&self.o.syslog)
-    }
-
     /// The lines of `$OUT/name`, a daemon's own syslog.
     fn syslog_file(&self, name: &str) -> Vec<Entry> {
         parse_syslog(&self.o.text(name))
     }
-
-    fn describe(&self) -> String {
-        self.o.describe()
-    }
-}
-
-/// Fails with a clear message unless `tool` (from Debian's `package`) is installed.
-fn require(tool: &str, package: &str) {
-    let found = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
-        .iter()
-        .any(|d| Path::new(d).join(tool).is_file());
-    assert!(
-        found,
-        "{tool} not found: install Debian's {package} package (scripts/install-test-deps.sh)"
-    );
 }
 
 const SOCKET_ACTIVATE: (&str, &str) = ("systemd-socket-activate", "systemd");
@@ -185,22 +97,13 @@ fn scenario(name: &str, tools: &[(&str, &str)]) -> Run {
     for &(tool, package) in tools {
         require(tool, package);
     }
-    let o = run_own_servers(
+    Run::scenario(
+        "activation_scenarios.py",
         name,
         Path::new(env!("CARGO_BIN_EXE_popa3d")),
-        &fixture(MBOX),
+        MBOX,
         100,
-        &format!(r#"python3 "$DATA/activation_scenarios.py" {name}"#),
-    );
-    let facts = String::from_utf8(o.bytes("facts"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (k, v) = l.split_once('=').unwrap();
-            (k.to_owned(), v.to_owned())
-        })
-        .collect();
-    Run { o, facts }
+    )
 }
 
 /// The entries whose text is exactly `text`.

@@ -18,7 +18,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod sysenv;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use sysenv::*;
@@ -26,47 +25,10 @@ use sysenv::*;
 /// bob's mailbox in every scenario (tests/sysenv/interop.mbox).
 const MBOX: &str = "interop.mbox";
 
-/// Syslog priorities (facility daemon).
-const INFO: u8 = 30;
-const NOTICE: u8 = 29;
-const CRIT: u8 = 26;
-
 /// The reply to an accepted STLS (tls-spec; RFC 2595 §4 asks only for `+OK`).
 const BEGIN_TLS: &str = r"+OK Begin TLS negotiation\r\n";
 /// The reply to USER, PASS or AUTH PLAIN refused without TLS.
 const PLAINTEXT_REFUSED: &str = r"-ERR [AUTH] Plaintext authentication disallowed without TLS\r\n";
-
-/// One syslog line: `<PRI>Mmm dd hh:mm:ss popa3d[PID]: TEXT`.
-#[derive(Debug)]
-struct Entry {
-    pri: u8,
-    pid: u32,
-    text: String,
-}
-
-fn parse_syslog(log: &str) -> Vec<Entry> {
-    log.lines()
-        .map(|l| {
-            let pri = l
-                .strip_prefix('<')
-                .and_then(|r| r.split_once('>'))
-                .and_then(|(p, _)| p.parse().ok())
-                .unwrap_or_else(|| panic!("syslog line without a priority: {l:?}"));
-            let (head, text) = l
-                .split_once("]: ")
-                .unwrap_or_else(|| panic!("syslog line without `]: `: {l:?}"));
-            let pid = head
-                .rsplit_once("popa3d[")
-                .and_then(|(_, p)| p.parse().ok())
-                .unwrap_or_else(|| panic!("syslog line without popa3d[PID]: {l:?}"));
-            Entry {
-                pri,
-                pid,
-                text: text.to_owned(),
-            }
-        })
-        .collect()
-}
 
 /// A fact's value as the bytes it stands for (the scenario escapes `\`, CR, LF and
 /// anything outside printable ASCII).
@@ -96,44 +58,8 @@ fn unescape(s: &str) -> Vec<u8> {
     out
 }
 
-/// A scenario's outcome: its facts and the syslog.
-struct Run {
-    o: Outcome,
-    facts: BTreeMap<String, String>,
-}
-
+// The facts of tls_scenarios.py.
 impl Run {
-    fn has(&self, key: &str) -> bool {
-        self.facts.contains_key(key)
-    }
-
-    fn fact(&self, key: &str) -> &str {
-        self.facts.get(key).map_or_else(
-            || {
-                panic!(
-                    "the scenario recorded no `{key}`; facts: {:#?}\n{}",
-                    self.facts,
-                    self.o.describe()
-                )
-            },
-            String::as_str,
-        )
-    }
-
-    fn assert_fact(&self, key: &str, want: &str) {
-        let got = self.fact(key);
-        assert_eq!(got, want, "fact `{key}`\n{}", self.o.describe());
-    }
-
-    fn assert_prefix(&self, key: &str, want: &str) {
-        let got = self.fact(key);
-        assert!(
-            got.starts_with(want),
-            "fact `{key}` is {got:?}, expected it to start with {want:?}\n{}",
-            self.o.describe()
-        );
-    }
-
     fn assert_not(&self, key: &str, unwanted: &str) {
         let got = self.fact(key);
         assert_ne!(got, unwanted, "fact `{key}`\n{}", self.o.describe());
@@ -239,25 +165,6 @@ impl Run {
             self.o.describe()
         );
     }
-
-    fn syslog(&self) -> Vec<Entry> {
-        parse_syslog(&self.o.syslog)
-    }
-
-    fn describe(&self) -> String {
-        self.o.describe()
-    }
-}
-
-/// Fails with a clear message unless `tool` (from Debian's `package`) is installed.
-fn require(tool: &str, package: &str) {
-    let found = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
-        .iter()
-        .any(|d| Path::new(d).join(tool).is_file());
-    assert!(
-        found,
-        "{tool} not found: install Debian's {package} package (scripts/install-test-deps.sh)"
-    );
 }
 
 const OPENSSL: (&str, &str) = ("openssl", "openssl");
@@ -272,22 +179,13 @@ fn scenario(name: &str, tools: &[(&str, &str)]) -> Run {
     for &(tool, package) in tools {
         require(tool, package);
     }
-    let o = run_own_servers(
+    let run = Run::scenario(
+        "tls_scenarios.py",
         name,
         Path::new(env!("CARGO_BIN_EXE_popa3d")),
-        &fixture(MBOX),
+        MBOX,
         120,
-        &format!(r#"python3 "$DATA/tls_scenarios.py" {name}"#),
     );
-    let facts = String::from_utf8(o.bytes("facts"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (k, v) = l.split_once('=').unwrap();
-            (k.to_owned(), v.to_owned())
-        })
-        .collect();
-    let run = Run { o, facts };
     for e in run.syslog() {
         assert!(e.pri != CRIT, "logged at CRIT: {e:?}\n{}", run.describe());
         assert!(

@@ -26,14 +26,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod sysenv;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use sysenv::*;
-
-/// syslog priorities, facility daemon.
-const CRIT: u8 = 26;
-const NOTICE: u8 = 29;
 
 /// The keys of the isolation scenarios: `ec` (P-256, PKCS#8), `rsa` (2048, PKCS#1).
 const KEYS: [&str; 2] = ["ec", "rsa"];
@@ -44,53 +40,22 @@ const AUTH_FAILED: &str = r"-ERR [AUTH] Authentication failed (bad password?)\r\
 /// The chroot of the pre-auth process and the relay (Debian's, the default).
 const CHROOT: &str = "/var/lib/popa3d";
 
-struct Run {
-    o: Outcome,
-    facts: BTreeMap<String, String>,
-}
-
-/// Fails with a clear message unless `tool` (from Debian's `package`) is installed.
-fn require(tool: &str, package: &str) {
-    let found = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
-        .iter()
-        .any(|d| Path::new(d).join(tool).is_file());
-    assert!(
-        found,
-        "{tool} not found: install Debian's {package} package (scripts/install-test-deps.sh)"
-    );
-}
-
 fn scenario(name: &str) -> Run {
     require("openssl", "openssl");
     require("setpriv", "util-linux");
     require("systemd-socket-activate", "systemd");
     require("ss", "iproute2");
-    let o = run_own_servers(
+    Run::scenario(
+        "tls_isolation_scenarios.py",
         name,
         Path::new(env!("CARGO_BIN_EXE_popa3d")),
-        &fixture("interop.mbox"),
+        "interop.mbox",
         120,
-        &format!(r#"python3 "$DATA/tls_isolation_scenarios.py" {name}"#),
-    );
-    let facts = o
-        .text("facts")
-        .lines()
-        .map(|l| {
-            let (k, v) = l.split_once('=').unwrap();
-            (k.to_owned(), v.to_owned())
-        })
-        .collect();
-    Run { o, facts }
+    )
 }
 
+// The facts of tls_isolation_scenarios.py.
 impl Run {
-    fn fact(&self, key: &str) -> &str {
-        self.facts.get(key).map_or_else(
-            || panic!("the scenario recorded no `{key}`\n{}", self.context()),
-            String::as_str,
-        )
-    }
-
     fn num(&self, key: &str) -> u64 {
         self.fact(key)
             .parse()

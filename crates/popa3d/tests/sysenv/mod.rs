@@ -5,6 +5,7 @@
 //! popa3d reads them. Nothing here talks POP3 itself: the clients do.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -519,5 +520,128 @@ impl Outcome {
     /// Where the scenario's files are and the whole syslog, for assertion messages.
     pub fn describe(&self) -> String {
         self.context()
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Scenarios that record facts (tests/activation.rs, tests/tls.rs, tests/tls_isolation.rs):
+// a Python script here drives and observes, and writes `$OUT/facts`, one `key=value` per
+// line with bytes escaped (scenario_common.py); the test judges.
+
+/// Syslog priorities (facility daemon): what popa3d writes, and so fail2ban matches.
+pub const INFO: u8 = 30;
+pub const NOTICE: u8 = 29;
+pub const CRIT: u8 = 26;
+
+/// Fails with a clear message unless `tool` (from Debian's `package`) is installed.
+pub fn require(tool: &str, package: &str) {
+    let found = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
+        .iter()
+        .any(|d| Path::new(d).join(tool).is_file());
+    assert!(
+        found,
+        "{tool} not found: install Debian's {package} package (scripts/install-test-deps.sh)"
+    );
+}
+
+/// One syslog line: `<PRI>Mmm dd hh:mm:ss popa3d[PID]: TEXT`.
+#[derive(Debug)]
+pub struct Entry {
+    pub pri: u8,
+    pub pid: u32,
+    pub text: String,
+}
+
+pub fn parse_syslog(log: &str) -> Vec<Entry> {
+    log.lines()
+        .map(|l| {
+            let pri = l
+                .strip_prefix('<')
+                .and_then(|r| r.split_once('>'))
+                .and_then(|(p, _)| p.parse().ok())
+                .unwrap_or_else(|| panic!("syslog line without a priority: {l:?}"));
+            let (head, text) = l
+                .split_once("]: ")
+                .unwrap_or_else(|| panic!("syslog line without `]: `: {l:?}"));
+            let pid = head
+                .rsplit_once("popa3d[")
+                .and_then(|(_, p)| p.parse().ok())
+                .unwrap_or_else(|| panic!("syslog line without popa3d[PID]: {l:?}"));
+            Entry {
+                pri,
+                pid,
+                text: text.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// A scenario's outcome: its facts and the syslog. Each test adds the assertions of its
+/// own facts in an `impl Run` of its own.
+pub struct Run {
+    pub o: Outcome,
+    pub facts: BTreeMap<String, String>,
+}
+
+impl Run {
+    /// Runs scenario `name` of `script` (a file here, which takes the scenario's name as
+    /// its one argument) with [`run_own_servers`]: `server`, bob's mailbox `mbox` (a
+    /// fixture), `timeout_secs` for the whole run.
+    pub fn scenario(script: &str, name: &str, server: &Path, mbox: &str, timeout_secs: u32) -> Run {
+        let o = run_own_servers(
+            name,
+            server,
+            &fixture(mbox),
+            timeout_secs,
+            &format!(r#"python3 "$DATA/{script}" {name}"#),
+        );
+        let facts = String::from_utf8(o.bytes("facts"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (k, v) = l.split_once('=').unwrap();
+                (k.to_owned(), v.to_owned())
+            })
+            .collect();
+        Run { o, facts }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.facts.contains_key(key)
+    }
+
+    pub fn fact(&self, key: &str) -> &str {
+        self.facts.get(key).map_or_else(
+            || {
+                panic!(
+                    "the scenario recorded no `{key}`; facts: {:#?}\n{}",
+                    self.facts,
+                    self.o.describe()
+                )
+            },
+            String::as_str,
+        )
+    }
+
+    pub fn assert_fact(&self, key: &str, want: &str) {
+        let got = self.fact(key);
+        assert_eq!(got, want, "fact `{key}`\n{}", self.o.describe());
+    }
+
+    pub fn assert_prefix(&self, key: &str, want: &str) {
+        let got = self.fact(key);
+        assert!(
+            got.starts_with(want),
+            "fact `{key}` is {got:?}, expected it to start with {want:?}\n{}",
+            self.o.describe()
+        );
+    }
+
+    pub fn syslog(&self) -> Vec<Entry> {
+        parse_syslog(&self.o.syslog)
+    }
+
+    pub fn describe(&self) -> String {
+        self.o.describe()
     }
 }

@@ -5,10 +5,11 @@ that handles a session can read the TLS private key file or holds the key in mem
 
     tls_isolation_scenarios.py SCENARIO
 
-Environment, results and process handling as in activation_scenarios.py (whose helpers
-this uses): facts in OUT/facts, one `key=value` per line; each daemon's stderr in
-OUT/NAME.stderr; every process started here is stopped here, by its pid. This script
-drives and observes; tls_isolation.rs judges.
+Environment, results and process handling as in activation_scenarios.py (the helpers
+are scenario_common.py's; read_line and start_daemon are activation_scenarios.py's):
+facts in OUT/facts, one `key=value` per line; each daemon's stderr in OUT/NAME.stderr;
+every process started here is stopped here, by its pid. This script drives and
+observes; tls_isolation.rs judges.
 
 Keys and certificates are made here with the openssl command-line tool: ECDSA P-256
 keys in PKCS#8, RSA-2048 keys in PKCS#1, each file 0600 root; self-signed certificates
@@ -54,25 +55,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import memscan  # noqa: E402
-from activation_scenarios import (  # noqa: E402
-    DATA,
-    ENV,
-    HOST,
-    POPA3D,
-    SYSLOG,
-    TIMEOUT,
-    TMP,
-    ScenarioError,
-    fact,
-    read_line,
-    spawn,
-    start_daemon,
-    stderr_of,
-    stop,
-    stop_all,
-    wait_listening,
-    write_config,
-    write_facts,
+from activation_scenarios import read_line, start_daemon  # noqa: E402
+from scenario_common import (  # noqa: E402
+    DATA, ENV, HOST, POPA3D, SYSLOG, TIMEOUT, TMP, ScenarioError, fact, main, spawn,
+    stderr_of, stop, wait_listening, write_config,
 )
 
 KEYDIR = os.path.join(TMP, "tls")
@@ -906,14 +892,5 @@ SCENARIOS = {
 }
 
 
-def main():
-    (name,) = sys.argv[1:]
-    try:
-        SCENARIOS[name]()
-    finally:
-        stop_all()
-        write_facts()
-
-
 if __name__ == "__main__":
-    main()
+    main(SCENARIOS)

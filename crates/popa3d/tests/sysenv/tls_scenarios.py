@@ -19,30 +19,27 @@ This script only drives and observes; tls.rs judges. What it saw goes to OUT/fac
 `key=value` per line (bytes escaped: `\\r`, `\\n`, `\\xNN`, `\\\\`), messages to
 OUT/KEY.retr1 (lines joined with LF, dot-unstuffed), client output to OUT/NAME.log and
 OUT/NAME.stderr. A failure to drive (a daemon that never got ready) is an exception:
-exit status 1 with a traceback, which tls.rs shows.
+exit status 1 with a traceback, which tls.rs shows. The helpers for facts and processes
+are scenario_common.py's.
 """
 import base64
 import os
 import poplib
 import select
-import signal
 import socket
 import ssl
 import subprocess
 import sys
 import time
 
-POPA3D = os.environ["POPA3D_BIN"]
-OUT = os.environ["OUT"]
-DATA = os.environ["DATA"]
-TMP = os.environ["SYSENV_TMP"]
-SYSLOG = os.environ["SYSENV_LOG"]
-HOST = "127.0.0.1"
-# How long any one step may take before the scenario counts it as hung.
-TIMEOUT = 10.0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scenario_common import (  # noqa: E402
+    ENV, HOST, OUT, POPA3D, STARTED, TIMEOUT, TMP, ScenarioError, drain, fact, main,
+    put, read_out, spawn, stderr_of, stop, wait_listening, wait_log, write_config,
+)
+
 # How long to wait for bytes that must not come.
 QUIET = 0.5
-ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "TZ": "UTC"}
 # Clients get the sysenv's HOME (an empty directory of their own).
 CLIENT_ENV = dict(ENV, HOME=os.environ.get("HOME", TMP))
 
@@ -58,71 +55,6 @@ NEVER = 1114  # tls = "stls", plaintext_login = "never"
 CONTROL = 1998
 # A source address that is not loopback (scenario `policy` adds it to lo).
 REMOTE = "192.0.2.1"
-
-FACTS = []
-STARTED = []
-
-
-class ScenarioError(Exception):
-    pass
-
-
-# ---------------------------------------------------------------------------------
-# Results.
-
-
-def escape(data):
-    out = []
-    for c in data:
-        if c == 0x5C:
-            out.append("\\\\")
-        elif c == 0x0A:
-            out.append("\\n")
-        elif c == 0x0D:
-            out.append("\\r")
-        elif 0x20 <= c < 0x7F:
-            out.append(chr(c))
-        else:
-            out.append("\\x%02x" % c)
-    return "".join(out)
-
-
-def fact(key, value):
-    if isinstance(value, float):
-        value = "%.3f" % value
-    elif isinstance(value, bytes):
-        value = escape(value)
-    else:
-        value = escape(str(value).encode())
-    FACTS.append((key, value))
-
-
-def write_facts():
-    with open(os.path.join(OUT, "facts"), "w") as f:
-        for key, value in FACTS:
-            f.write("%s=%s\n" % (key, value))
-
-
-def put(name, data):
-    with open(os.path.join(OUT, name), "wb") as f:
-        f.write(data)
-
-
-def read_out(name):
-    try:
-        with open(os.path.join(OUT, name), "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
-
-
-def write_config(name, text):
-    """The file in SYSENV_TMP, and a copy in OUT for whoever reads a failure."""
-    path = os.path.join(TMP, name)
-    with open(path, "w") as f:
-        f.write(text)
-    put(name, text.encode())
-    return path
 
 
 # ---------------------------------------------------------------------------------
@@ -200,39 +132,6 @@ def context(cafile):
 # Processes.
 
 
-def spawn(name, argv, env=None):
-    """Starts argv with stdout and stderr in OUT/NAME.stderr; stopped at the end."""
-    err = open(os.path.join(OUT, name + ".stderr"), "wb")
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env or ENV)
-    err.close()
-    p.name = name
-    STARTED.append(p)
-    return p
-
-
-def stop(p, sig=signal.SIGTERM, timeout=TIMEOUT):
-    """Signals p (by its pid) unless it has exited, and returns its exit status; SIGKILL
-    if it has not exited within timeout."""
-    if p.poll() is None:
-        p.send_signal(sig)
-    try:
-        return p.wait(timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-        return "killed"
-
-
-def stop_all():
-    for p in reversed(STARTED):
-        if p.poll() is None:
-            fact("leftover." + p.name, stop(p))
-
-
-def stderr_of(name):
-    return read_out(name + ".stderr")
-
-
 def run(name, argv, env=None, timeout=30):
     """Runs a client to its end: output in OUT/NAME.log, fact NAME.rc."""
     with open(os.path.join(OUT, name + ".log"), "wb") as log:
@@ -245,28 +144,6 @@ def run(name, argv, env=None, timeout=30):
             rc = "timeout"
     fact(name + ".rc", rc)
     return rc
-
-
-def listening(port):
-    """Whether a TCP socket listens on port, from /proc/net/tcp: asking by connecting
-    would start a session."""
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":
-                return True
-    return False
-
-
-def wait_listening(port, p):
-    deadline = time.monotonic() + TIMEOUT
-    while not listening(port):
-        if p.poll() is not None or time.monotonic() > deadline:
-            raise ScenarioError(
-                "%s is not listening on %d (exit %s): %r"
-                % (p.name, port, p.poll(), stderr_of(p.name))
-            )
-        time.sleep(0.02)
 
 
 def children(p):
@@ -284,21 +161,6 @@ def wait_no_sessions(p):
             raise ScenarioError(
                 "%s still has children %s (at start: %s)" % (p.name, children(p), p.at_start)
             )
-        time.sleep(0.02)
-
-
-def log_count(text):
-    with open(SYSLOG, "rb") as f:
-        return f.read().count(text.encode())
-
-
-def wait_log(text, count=1):
-    """Waits until the log has text count times (sessions log after the client has its
-    answer)."""
-    deadline = time.monotonic() + TIMEOUT
-    while log_count(text) < count:
-        if time.monotonic() > deadline:
-            raise ScenarioError("%r not logged %d times" % (text, count))
         time.sleep(0.02)
 
 
@@ -516,30 +378,12 @@ def session(key, c, greeting=True, capa=True):
         c.close()
 
 
-def drain(c, timeout=TIMEOUT):
-    """Reads until the peer closes: (bytes, how it ended, seconds)."""
-    start = time.monotonic()
-    data = c.buf
-    c.buf = b""
-    c.sock.settimeout(timeout)
-    try:
-        while True:
-            chunk = c.sock.recv(4096)
-            if not chunk:
-                end = "eof"
-                break
-            data += chunk
-    except ConnectionResetError:
-        end = "reset"
-    except socket.timeout:
-        end = "timeout"
-    return data, end, time.monotonic() - start
-
-
 def closed_fact(key, c, timeout=TIMEOUT):
     """How a connection the server should close ended: KEY = `BYTES END SECONDS`, the
-    bytes in KEY.data."""
-    data, end, took = drain(c, timeout)
+    bytes (with any c had buffered) in KEY.data."""
+    data, c.buf = c.buf, b""
+    rest, end, took = drain(c.sock, timeout)
+    data += rest
     c.close()
     fact(key, "%d %s %.3f" % (len(data), end, took))
     fact(key + ".data", data)
@@ -1051,15 +895,6 @@ SCENARIOS = {
 }
 
 
-def main():
-    poplib._MAXLINE = 1 << 20
-    (name,) = sys.argv[1:]
-    try:
-        SCENARIOS[name]()
-    finally:
-        stop_all()
-        write_facts()
-
-
 if __name__ == "__main__":
-    main()
+    poplib._MAXLINE = 1 << 20
+    main(SCENARIOS)
