@@ -270,6 +270,8 @@ pub struct Daemon {
     /// The key holder and the public half of every certificate and key pair.
     tls: DaemonTls,
     tls_error_logged: Option<Instant>,
+    /// When the key holder was last restarted after dying.
+    holder_restarted: Option<Instant>,
 }
 
 impl Daemon {
@@ -302,6 +304,7 @@ impl Daemon {
             accept_error_logged: None,
             tls,
             tls_error_logged: None,
+            holder_restarted: None,
         })
     }
 
@@ -443,9 +446,7 @@ impl Daemon {
                 Ok(Some((pid, exit))) => {
                     let raw = pid.as_raw();
                     if self.tls.holder_pid() == Some(pid) {
-                        self.syslog.crit(&format!(
-                            "key holder process {raw} ended ({exit:?}): TLS handshakes fail until a reload (SIGHUP) starts a new one"
-                        ));
+                        self.holder_ended(raw, exit);
                         continue;
                     }
                     self.table.exited(raw);
@@ -466,6 +467,35 @@ impl Daemon {
                     return;
                 }
             }
+        }
+    }
+
+    /// The key holder died (it never exits on its own while the daemon keeps its control
+    /// socket): start a new one from the running configuration, at most once per
+    /// [`LOG_INTERVAL`], so that a holder that cannot live does not become a fork loop.
+    fn holder_ended(&mut self, pid: i32, exit: Exit) {
+        let exit = match exit {
+            Exit::Exited(code) => format!("exited with status {code}"),
+            Exit::Signaled(sig) => format!("killed by signal {sig}"),
+        };
+        let now = Instant::now();
+        self.tls.forget_holder();
+        if !due(&mut self.holder_restarted, now) {
+            self.syslog.crit(&format!(
+                "key holder process {pid} {exit} again: TLS handshakes fail until a reload (SIGHUP)"
+            ));
+            return;
+        }
+        match DaemonTls::start(&self.config) {
+            Ok(tls) => {
+                self.tls = tls;
+                self.syslog.crit(&format!(
+                    "key holder process {pid} {exit}; started a new one"
+                ));
+            }
+            Err(e) => self.syslog.crit(&format!(
+                "key holder process {pid} {exit} and no new one could start: {e}; TLS handshakes fail until a reload (SIGHUP)"
+            )),
         }
     }
 

@@ -178,7 +178,7 @@ impl SessionTls {
                     .map_err(|e| TlsError(format!("tls_key {}: {e}", key.display())))?;
                 let channel = holder
                     .channel(0)
-                    .map_err(|e| TlsError(format!("key holder: {e}")))?;
+                    .map_err(|e| TlsError(format!("key holder: {}", strerror(&e))))?;
                 let pid = holder.into_pid();
                 Ok((
                     server_config(&chain, public_key, channel, timeout)?,
@@ -265,7 +265,7 @@ impl DaemonTls {
             // mismatch stops the start (or the reload) instead of every handshake.
             let channel = holder
                 .channel(key_index)
-                .map_err(|e| TlsError(format!("key holder: {e}")))?;
+                .map_err(|e| TlsError(format!("key holder: {}", strerror(&e))))?;
             server_config(&chain, public_key.clone(), channel, handshake_timeout).map_err(|e| {
                 TlsError(format!(
                     "tls_cert {} and tls_key {}: {e}",
@@ -290,6 +290,12 @@ impl DaemonTls {
         })
     }
 
+    /// Forgets a key holder that has died: new TLS connections are then refused with
+    /// "no key holder" until a new one is started.
+    pub fn forget_holder(&mut self) {
+        self.holder = None;
+    }
+
     /// The key holder's pid, while there is one.
     pub fn holder_pid(&self) -> Option<Pid> {
         self.holder.as_ref().map(Holder::pid)
@@ -309,10 +315,10 @@ impl DaemonTls {
         let holder = self
             .holder
             .as_ref()
-            .ok_or_else(|| TlsError("no key holder".to_owned()))?;
+            .ok_or_else(|| TlsError("no key holder (it ended: see the line before)".to_owned()))?;
         let channel = holder
             .channel(pair.key_index)
-            .map_err(|e| TlsError(format!("key holder: {e}")))?;
+            .map_err(|e| TlsError(format!("key holder: {}", strerror(&e))))?;
         Ok(Some(SessionTls {
             mode: tls.mode,
             key: KeyAccess::Daemon {

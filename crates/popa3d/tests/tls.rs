@@ -757,3 +757,59 @@ fn inetd_mode_implicit_tls() {
         run.describe()
     );
 }
+
+#[test]
+#[ignore = "needs root, Debian packages and the test environment: run scripts/test.sh"]
+fn a_dead_key_holder_is_replaced_once_then_on_reload() {
+    require(OPENSSL.0, OPENSSL.1);
+    // Not `scenario()`: this one logs at CRIT on purpose.
+    let run = Run::scenario(
+        "tls_scenarios.py",
+        "holder_restart",
+        Path::new(env!("CARGO_BIN_EXE_popa3d")),
+        MBOX,
+        120,
+    );
+    for key in ["before", "after", "reloaded"] {
+        assert!(
+            !run.has(&format!("{key}.error")),
+            "{key}\n{}",
+            run.describe()
+        );
+        run.assert_prefix(&format!("{key}.stat"), "+OK");
+        run.assert_prefix(&format!("{key}.quit"), "+OK");
+    }
+    run.assert_fact("second.new", "True");
+    run.assert_fact("third.new", "True");
+    // Killed twice within 10 s: no new holder, and TLS connections fail (closed by the
+    // daemon before any byte) until the reload.
+    run.assert_fact("broken.children", "0");
+    assert!(run.has("broken.error"), "{}", run.describe());
+    let log = run.syslog();
+    let crit: Vec<&str> = log
+        .iter()
+        .filter(|e| e.pri == CRIT)
+        .map(|e| e.text.as_str())
+        .collect();
+    assert_eq!(crit.len(), 3, "{crit:?}\n{}", run.describe());
+    assert!(
+        crit[0].starts_with("key holder process ")
+            && crit[0].ends_with(" killed by signal 9; started a new one"),
+        "{crit:?}"
+    );
+    assert!(
+        crit[1].ends_with(" killed by signal 9 again: TLS handshakes fail until a reload (SIGHUP)"),
+        "{crit:?}"
+    );
+    assert!(
+        crit[2].ends_with(": TLS: key holder: no key holder") || crit[2].contains(": TLS: "),
+        "{crit:?}"
+    );
+    assert_eq!(
+        exactly(&log, "configuration reloaded").len(),
+        1,
+        "{}",
+        run.describe()
+    );
+    run.assert_fact("exit", "0");
+}

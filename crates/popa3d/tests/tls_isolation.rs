@@ -419,6 +419,8 @@ fn unusable_key_or_certificate_stops_start_up() {
         ("cert_dir", &["cert"]),
         ("cert_empty", &["cert"]),
         ("key_garbage", &["key"]),
+        ("background_missing_key", &["key"]),
+        ("background_mismatch", &["cert", "key"]),
     ] {
         run.is(&format!("{case}.exit"), "1");
         let stderr = run.fact(&format!("{case}.stderr"));
@@ -431,10 +433,18 @@ fn unusable_key_or_certificate_stops_start_up() {
             "{case}: stderr should name {paths:?}: {stderr}\n{}",
             run.context()
         );
+        // Printed once: by the daemon child in the background, not again by its parent.
+        assert_eq!(stderr.matches("popa3d: ").count(), 1, "{case}: {stderr}");
         let log = run.log(&format!("{case}.log"));
         assert!(
             !log.iter().any(|(_, t)| t.starts_with("listening on")),
             "{case}: it listened: {log:?}\n{}",
+            run.context()
+        );
+        assert!(
+            log.iter()
+                .any(|(pri, t)| *pri == CRIT && paths.iter().any(|p| t.contains(p))),
+            "{case}: no CRIT line naming {paths:?}: {log:?}\n{}",
             run.context()
         );
     }

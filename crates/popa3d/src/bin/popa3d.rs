@@ -140,22 +140,44 @@ fn standalone(
     if let Err(e) = std::env::set_current_dir("/") {
         die(Some(&syslog), &format!("chdir: {e}"));
     }
-    // The key holder (docs/privsep.md): spawned now, so that a missing or mismatched key
-    // is reported on the terminal; the daemon itself never reads a key file.
-    let tls = match popa3d::tls::DaemonTls::start(&config) {
+    // The key holder (docs/privsep.md) is the daemon's child, so that the daemon sees it
+    // end; the daemon itself never reads a key file. A missing or mismatched key must
+    // still reach the terminal with exit status 1, so in the background the parent
+    // waits until the child has started it.
+    let start_tls = |syslog: &Syslog| match popa3d::tls::DaemonTls::start(&config) {
         Ok(t) => t,
-        Err(e) => die(Some(&syslog), &e.to_string()),
+        Err(e) => die(Some(syslog), &e.to_string()),
     };
-    if !foreground {
-        // popa3d: fork, the parent exits 0, the child leads a new session.
+    let tls = if foreground {
+        start_tls(&syslog)
+    } else {
+        // popa3d: fork, the parent exits 0, the child leads a new session; here the
+        // parent exits once the child says it is ready (its errors are its own to print).
+        let (ready_rx, ready_tx) = match process::pipe() {
+            Ok(p) => p,
+            Err(e) => die(Some(&syslog), &format!("pipe: {e}")),
+        };
         match process::fork() {
-            Ok(process::Fork::Parent(_)) => process::exit_now(0),
+            Ok(process::Fork::Parent(child)) => {
+                drop(ready_tx);
+                let mut said = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut std::fs::File::from(ready_rx), &mut said);
+                if said == b"ready" {
+                    process::exit_now(0);
+                }
+                let _ = process::wait(child);
+                process::exit_now(1);
+            }
             Ok(process::Fork::Child) => {
+                drop(ready_rx);
                 let _ = process::setsid();
+                let tls = start_tls(&syslog);
+                let _ = std::io::Write::write_all(&mut std::fs::File::from(ready_tx), b"ready");
+                tls
             }
             Err(e) => die(Some(&syslog), &format!("fork: {e}")),
         }
-    }
+    };
     // Standard input and output are nobody's; stderr and panics go to syslog.
     let _ = popa3d::server::to_dev_null(&[0, 1]);
     quiet_stderr_and_panics(&syslog);

@@ -26,6 +26,7 @@ import base64
 import os
 import poplib
 import select
+import signal
 import socket
 import ssl
 import subprocess
@@ -882,6 +883,57 @@ def inetd():
     fact("exit", stop(p))
 
 
+def holder_restart():
+    """The daemon's key holder killed: the daemon starts a new one at once and TLS goes
+    on; killed again within 10 s: no new one (no fork loop), TLS connections are closed,
+    until SIGHUP starts one."""
+    pki = make_pki()
+    d = start_daemon(pki)
+    ctx = context(pki["ca"])
+
+    def fetch(key):
+        try:
+            session(key, tls_connect(IMPLICIT, ctx))
+        except (OSError, ssl.SSLError) as e:
+            fact(key + ".error", repr(e))
+        wait_no_sessions(d)
+
+    def holder():
+        (pid,) = d.at_start
+        return int(pid)
+
+    def replaced(old):
+        """Waits until the daemon's only child is a new holder."""
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            now = children(d)
+            if len(now) == 1 and now != {str(old)}:
+                d.at_start = now
+                return holder()
+            if time.monotonic() > deadline:
+                raise ScenarioError("no new key holder: children %s" % now)
+            time.sleep(0.02)
+
+    fetch("before")
+    first = holder()
+    os.kill(first, signal.SIGKILL)
+    wait_log("started a new one")
+    second = replaced(first)
+    fact("second.new", second != first)
+    fetch("after")
+    os.kill(second, signal.SIGKILL)
+    wait_log("again: TLS handshakes fail until a reload")
+    d.at_start = set()
+    fact("broken.children", len(children(d)))
+    fetch("broken")
+    d.send_signal(signal.SIGHUP)
+    wait_log("configuration reloaded")
+    third = replaced(second)
+    fact("third.new", third not in (first, second))
+    fetch("reloaded")
+    finish(d)
+
+
 SCENARIOS = {
     "openssl": openssl_scenario,
     "curl": curl,
@@ -892,6 +944,7 @@ SCENARIOS = {
     "policy": policy,
     "failures": failures,
     "inetd": inetd,
+    "holder_restart": holder_restart,
 }
 
 
