@@ -3,9 +3,9 @@
 # plaintext, auth = "shadow" and "pam") against Dovecot's POP3 server measured in the
 # same run.  See bench/README.md, "TLS".
 #
-#   bench/tls.sh                  # every row, 20 s windows (about 9 minutes)
-#   bench/tls.sh --quick          # 10 s windows, fewer samples (about 5 minutes)
-#   bench/tls.sh --repeat 3       # everything three times, with medians
+#   bench/tls.sh                  # every row, 20 s windows (about 7 minutes)
+#   bench/tls.sh --quick          # 10 s windows, fewer samples (about 3 minutes)
+#   bench/tls.sh --repeat 3       # everything three times, with medians (about 20 minutes)
 #
 # Runs bench/tls_load.py inside one scripts/sysenv (accounts, /var/mail, PAM, syslog, a
 # private network namespace where each server in turn listens on 0.0.0.0:995 with
