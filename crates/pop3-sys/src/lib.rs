@@ -37,4 +37,16 @@ pub mod errno {
     pub const ENFILE: i32 = libc::ENFILE;
     pub const ENOBUFS: i32 = libc::ENOBUFS;
     pub const ENOMEM: i32 = libc::ENOMEM;
+
+    /// The OS's sentence for an I/O error, without std's " (os error N)" suffix:
+    /// "No such file or directory", as C's strerror and popa3d's log lines have it.
+    pub fn strerror(e: &std::io::Error) -> String {
+        let text = e.to_string();
+        match e.raw_os_error() {
+            Some(code) => text
+                .strip_suffix(&format!(" (os error {code})"))
+                .map_or(text.clone(), str::to_owned),
+            None => text,
+        }
+    }
 }

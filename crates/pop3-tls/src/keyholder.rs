@@ -345,15 +345,7 @@ impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeyError::Pem(rustls_pki_types::pem::Error::Io(e)) => {
-                // The OS's sentence, without std's "(os error N)".
-                let text = e.to_string();
-                let text = match e.raw_os_error() {
-                    Some(n) => text
-                        .strip_suffix(&format!(" (os error {n})"))
-                        .map_or(text.clone(), str::to_owned),
-                    None => text,
-                };
-                f.write_str(&text)
+                f.write_str(&pop3_sys::errno::strerror(e))
             }
             KeyError::Pem(rustls_pki_types::pem::Error::NoItemsFound) => {
                 f.write_str("no PEM private key (PKCS#8, PKCS#1 or SEC1) in the file")

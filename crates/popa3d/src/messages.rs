@@ -103,13 +103,7 @@ mod tests {
 /// An error as popa3d prints one (`strerror`): std's text without its ` (os error N)`
 /// suffix, so `bind: 0.0.0.0:110: Address already in use` reads as popa3d's lines do.
 pub fn strerror(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match e.raw_os_error() {
-        Some(code) => text
-            .strip_suffix(&format!(" (os error {code})"))
-            .map_or(text.clone(), str::to_owned),
-        None => text,
-    }
+    pop3_sys::errno::strerror(e)
 }
 
 #[cfg(test)]

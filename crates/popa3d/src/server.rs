@@ -86,6 +86,16 @@ pub struct Context {
     pub(crate) holder: Option<Pid>,
 }
 
+impl Context {
+    /// In a child of the session's root process (pre-auth, verifier, relay): closes the
+    /// daemon's channel and the root's end of the relay's plaintext socket, which only
+    /// the root may use.
+    fn drop_in_child(&mut self) {
+        drop(self.control.take());
+        drop(self.relay.take());
+    }
+}
+
 /// Runs one session on fds 0/1 (inetd mode) and returns the process's exit status.
 pub fn inetd(config: &Config, syslog: &Syslog) -> i32 {
     let peer = pop3_sys::net::tcp_peer(&io::stdin()).map(|a| a.ip().to_canonical());
@@ -219,8 +229,7 @@ fn session(config: &Config, syslog: &Syslog, ctx: &mut Context) -> Result<i32, F
         let pid = match sys("fork", process::fork())? {
             Fork::Child => {
                 drop(rx);
-                drop(ctx.control.take());
-                drop(ctx.relay.take());
+                ctx.drop_in_child();
                 drop(tls.take());
                 let code = preauth(config, syslog, &unpriv, tx, options, resumed);
                 process::exit_now(code);
@@ -414,8 +423,7 @@ fn start_tls(
     match sys("fork", process::fork())? {
         Fork::Child => {
             drop(ours);
-            drop(ctx.control.take());
-            drop(ctx.relay.take());
+            ctx.drop_in_child();
             let code = crate::tls::relay(
                 config,
                 syslog,
@@ -450,8 +458,7 @@ fn verify(
     match sys("fork", process::fork())? {
         Fork::Child => {
             drop(rx);
-            drop(ctx.control.take());
-            drop(ctx.relay.take());
+            ctx.drop_in_child();
             // The verifier runs as root and may run PAM modules: it gets no access to the
             // client at all.
             if to_dev_null(&[0, 1, 2]).is_err() {
